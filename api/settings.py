@@ -1,0 +1,37 @@
+"""Every ``JEMBATAN_*`` setting the node reads, with its default and meaning.
+
+README.md's settings table is checked against this dict by the tests.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+SETTINGS: dict[str, tuple[Any, str]] = {
+    "JEMBATAN_HOME": (None, "The node directory (made by `jembatan init`); replaces `--dir`."),
+    "JEMBATAN_STORE": (None, "Store URL overriding the node's own, e.g. `sqlite:///srv/node.db`."),
+    "JEMBATAN_MAX_BODY_BYTES": (1_048_576, "Largest request body accepted (bytes); larger gets 413."),
+    "JEMBATAN_PAGE_SIZE": (50, "Default page size of list and search endpoints (max 500)."),
+    "JEMBATAN_WORKERS": (None, "gunicorn worker processes for `jembatan serve` (default: 2 × cores + 1)."),
+    "JEMBATAN_LOG_LEVEL": ("info", "Log level: debug, info, warning, error."),
+}
+
+_INTS = {"JEMBATAN_MAX_BODY_BYTES", "JEMBATAN_PAGE_SIZE", "JEMBATAN_WORKERS"}
+
+
+def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The settings, from the environment where set, else their defaults."""
+    environ = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for name, (default, _) in SETTINGS.items():
+        raw = environ.get(name)
+        if raw in (None, ""):
+            out[name] = default
+        elif name in _INTS:
+            try:
+                out[name] = int(raw)
+            except ValueError:
+                raise SystemExit(f"{name} must be an integer, got {raw!r}")
+        else:
+            out[name] = raw
+    return out
