@@ -35,15 +35,17 @@ def canonical_tag(tag: str) -> str | None:
     return langcodes.standardize_tag(tag)
 
 
+# C0/C1 controls other than tab and newline, and lone surrogates.
+_FORBIDDEN_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def clean_string(value: str) -> str:
     """NFC, trimmed, no control characters other than newline and tab, no lone surrogates."""
-    value = unicodedata.normalize("NFC", value).strip()
-    for ch in value:
-        if ch in "\n\t":
-            continue
-        cat = unicodedata.category(ch)
-        if cat == "Cs" or cat == "Cc":
-            raise ValidationError("Must not contain control characters or lone surrogates.")
+    if not unicodedata.is_normalized("NFC", value):
+        value = unicodedata.normalize("NFC", value)
+    value = value.strip()
+    if _FORBIDDEN_RE.search(value):
+        raise ValidationError("Must not contain control characters or lone surrogates.")
     return value
 
 

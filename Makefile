@@ -1,0 +1,34 @@
+# Jembatan — two commands on a fresh machine: `make demo` and `make test`.
+# Everything else they need is installed by the targets below.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_DIR ?= var/demo
+SCALE  ?= 1
+PORT   ?= 5000
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+# A node filled with the demo alliance, served on 127.0.0.1.
+demo: install
+	$(BIN)/jembatan demo --dir $(DEMO_DIR) --scale $(SCALE) --host 127.0.0.1 --port $(PORT)
+
+test: install
+	$(BIN)/pytest -q
+
+# Benchmarks print tables; BENCHMARKS.md records them with the machine's description.
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
