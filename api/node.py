@@ -96,13 +96,13 @@ class Tokens:
 
     def __init__(self, home: Path):
         self._path = Path(home) / "auth.db"
-        with self._connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, role TEXT NOT NULL,"
-                       " label TEXT, created TEXT NOT NULL)")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, timeout=10)
         db.execute("PRAGMA journal_mode=WAL")
+        # Made on every connect, so a node whose auth.db was removed still answers (401s).
+        db.execute("CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, role TEXT NOT NULL,"
+                   " label TEXT, created TEXT NOT NULL)")
         return db
 
     @staticmethod

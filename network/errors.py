@@ -7,6 +7,7 @@
     ├── NotFound                  404  no such record (or not visible to the caller)
     ├── MethodNotAllowed          405
     ├── Conflict                  409  the write contradicts the stored state
+    ├── Gone                      410  the record was deleted (a tombstone is stored)
     ├── PreconditionFailed        412  If-Match does not name the current version
     ├── PreconditionRequired      428  a conditional request was required
     ├── PayloadTooLarge           413  body over the node's limit
@@ -76,6 +77,10 @@ class MethodNotAllowed(_ClientError):
 
 class Conflict(_ClientError):
     status, slug, title = 409, "conflict", "Conflict"
+
+
+class Gone(_ClientError):
+    status, slug, title = 410, "gone", "Gone"
 
 
 class PreconditionFailed(_ClientError):

@@ -1,0 +1,150 @@
+"""The Flask application factory.
+
+    create_app(config=None) → Flask
+
+``config`` holds ``JEMBATAN_*`` settings (see ``api/settings.py``) overriding the environment,
+and may add any Flask setting. Nothing touches the disk at import time; ``create_app`` reads
+the node's ``node.json`` and the store is opened on first use in each process (gunicorn forks
+its workers after importing the app, and a database connection must not cross a fork).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from jembatan.graph import open_store
+from jembatan.graph.store import Store
+from jembatan.network.hlc import Clock
+from jembatan.network.text import MultilingualText
+
+from . import problems
+from .auth import TokenCache
+from .health import health_blueprint
+from .node import NodeConfig, load_node
+from .records import RESOURCE_KINDS, records_blueprint
+from .search import search_blueprint
+from .settings import from_env
+
+#: where the app serves Swagger UI's files from (``api/static/vendor/swagger-ui/``, copied
+#: from the npm package ``swagger-ui-dist`` at build time: no CDN, the docs work offline)
+SWAGGER_UI_URL = "/static/vendor/swagger-ui/"
+
+
+def _package_version() -> str:
+    try:
+        return version("jembatan")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"
+
+
+class NodeState:
+    """What the app knows of its node: identity, settings, clock, tokens and the store."""
+
+    def __init__(self, node: NodeConfig, settings: dict[str, Any]):
+        self.node = node
+        self.store_url = _store_url(node, settings.get("JEMBATAN_STORE"))
+        scheme = self.store_url.split(":", 1)[0]
+        self.store_kind = "neo4j" if scheme.startswith(("neo4j", "bolt")) else scheme
+        self.page_size = int(settings["JEMBATAN_PAGE_SIZE"])
+        self.clock = Clock()
+        self.tokens = TokenCache(node.home)
+        self._store: Store | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        """This process's store, opened on first use (and again in a forked child)."""
+        store = self._store
+        if store is not None and self._pid == os.getpid():
+            return store
+        with self._lock:
+            if self._store is None or self._pid != os.getpid():
+                # A store inherited through fork is dropped, not closed: closing it would
+                # touch connections that belong to the parent.
+                self._store = open_store(self.store_url)
+                self._pid = os.getpid()
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None and self._pid == os.getpid():
+                self._store.close()
+            self._store = None
+
+
+def _store_url(node: NodeConfig, override: str | None) -> str:
+    if not override:
+        return node.store_url
+    if override.startswith("sqlite:///") and not override.startswith("sqlite:////"):
+        path = Path(override.removeprefix("sqlite:///"))
+        if not path.is_absolute():
+            return f"sqlite:///{(node.home / path).resolve()}"
+    return override
+
+
+class JembatanApi(Api):
+    """flask-smorest's Api with problem+json errors (one handler, see ``problems``)."""
+
+    ERROR_SCHEMA = problems.ProblemSchema
+    DEFAULT_ERROR_CONTENT_TYPE = problems.PROBLEM_JSON
+
+    def _register_error_handlers(self) -> None:
+        problems.init_app(self._app)
+
+    def _register_responses(self) -> None:
+        # flask-smorest documents errors as application/json; ours are problem+json.
+        saved = self.DEFAULT_RESPONSE_CONTENT_TYPE
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = self.DEFAULT_ERROR_CONTENT_TYPE
+        try:
+            super()._register_responses()
+        finally:
+            self.DEFAULT_RESPONSE_CONTENT_TYPE = saved
+
+
+def _multilingual_text_property(converter: Any, field: Any, **kwargs: Any) -> dict:
+    """OpenAPI shape of a MultilingualText field: language tag → text."""
+    if isinstance(field, MultilingualText):
+        return {"type": "object", "additionalProperties": {"type": "string"},
+                "example": {"zh-Hans": "…", "en": "…"}}
+    return {}
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """A Flask app serving the node named by ``JEMBATAN_HOME``."""
+    settings = from_env()
+    settings.update(config or {})
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.config.update(
+        MAX_CONTENT_LENGTH=int(settings["JEMBATAN_MAX_BODY_BYTES"]),
+        API_TITLE="Jembatan",
+        API_VERSION=_package_version(),
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
+        API_SPEC_OPTIONS={"info": {"description": "The REST API of a Jembatan node: "
+                                   "records of the China–ASEAN technology transfer alliance."},
+                          "components": {"securitySchemes": {"bearer": {
+                              "type": "http", "scheme": "bearer"}}}},
+    )
+    logging.getLogger("jembatan").setLevel(str(settings["JEMBATAN_LOG_LEVEL"]).upper())
+
+    app.extensions["jembatan"] = NodeState(load_node(settings["JEMBATAN_HOME"]), settings)
+
+    api = JembatanApi(app)
+    api.ma_plugin.converter.add_attribute_function(_multilingual_text_property)
+    for kind in RESOURCE_KINDS:
+        api.register_blueprint(records_blueprint(kind))
+    api.register_blueprint(search_blueprint())
+    api.register_blueprint(health_blueprint())
+    return app
