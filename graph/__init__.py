@@ -5,9 +5,11 @@ from .store import Store
 
 
 def open_store(url: str) -> Store:
-    """Open the store named by ``url``: ``sqlite:///path/node.db`` (the default backend)."""
+    """Open the store named by ``url``: ``sqlite:///path/node.db`` (the default backend).
+
+    An unknown scheme is a configuration mistake, not a client's: ``ValueError``.
+    """
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore
         return SqliteStore(url.removeprefix("sqlite:///"))
-    from jembatan.network.errors import BadRequest
-    raise BadRequest(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")
+    raise ValueError(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")

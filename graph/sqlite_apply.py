@@ -1,0 +1,242 @@
+"""Applying a batch of envelopes to the SQLite store (inside the caller's write transaction).
+
+The batch streams through in chunks: each chunk is validated (unless trusted), looked up
+with one query, decided record by record ("higher version wins"), then written with one
+``executemany`` per table. Only the outcome list grows with the batch.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import sqlite3
+from collections import defaultdict
+from typing import Iterable, Iterator
+
+from jembatan.network import errors
+from jembatan.network.envelope import SIGNING_PREFIX, canonical_bytes, load_envelope
+
+from . import textindex
+from .projection import project
+from .store import CREATED, REJECTED, STALE, UNCHANGED, UPDATED, Outcome
+
+CHUNK = 1000
+_NID_CACHE_MAX = 200_000
+EQUIVOCATION = "equivocation: same version, different content"
+
+
+def encode(env: dict) -> tuple[str, str]:
+    """(canonical JSON text of the whole envelope, content hash) with one serialisation.
+
+    The canonical form sorts keys, and ``sigs`` sorts just before the last two top-level
+    keys ``version`` (an integer) and ``visibility`` (an enum word); so the full text is the
+    signing text with ``"sigs":[…]`` spliced in before the last ``,"version":``.
+    """
+    signing = canonical_bytes({k: v for k, v in env.items() if k != "sigs"})
+    digest = "sha256:" + hashlib.sha256(SIGNING_PREFIX + signing).hexdigest()
+    cut = signing.rfind(b',"version":')
+    full = signing[:cut] + b',"sigs":' + canonical_bytes(env["sigs"]) + signing[cut:]
+    return full.decode("utf-8"), digest
+
+
+def _reason(exc: errors.ValidationError) -> str:
+    details = "; ".join(f"{e['field']}: {e['detail']}" for e in exc.errors or ())
+    return f"invalid: {details}" if details else f"invalid: {exc.detail}"
+
+
+def _columns(env: dict) -> tuple[str | None, int | None, str | None]:
+    """The denormalised filter columns: (own country, trl, stage)."""
+    body, kind = env["body"], env["kind"]
+    if body is None:
+        return None, None, None
+    country = body.get("country") if kind in ("institution", "event") else None
+    trl = body.get("trl") if kind == "technology" else body.get("trl_min") if kind == "demand" else None
+    stage = body.get("stage") if kind == "technology" else None
+    return country, trl, stage
+
+
+class _State:
+    """What the store holds for one rid while a chunk is being decided."""
+    __slots__ = ("nid", "version", "hash", "pre_live", "pre_kind", "pre_vis", "write")
+
+    def __init__(self, nid, version, hash_, deleted, visibility, kind):
+        self.nid = nid
+        self.version = version
+        self.hash = hash_
+        self.pre_live = version is not None and not deleted
+        self.pre_kind, self.pre_vis = kind, visibility
+        self.write: tuple | None = None   # (env, text, hash, seq) of the last accepted write
+
+
+class BatchWriter:
+    """Applies envelopes on ``conn``, which is inside ``BEGIN IMMEDIATE``."""
+
+    def __init__(self, conn: sqlite3.Connection, *, trusted: bool):
+        self.conn = conn
+        self.trusted = trusted
+        self.seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()[0]
+        self.last_nid = conn.execute("SELECT COALESCE(MAX(nid), 0) FROM nodes").fetchone()[0]
+        self.nids: dict[str, int] = {}
+        self.count_deltas: dict[tuple[str, str], int] = defaultdict(int)
+
+    def run(self, envelopes: Iterable[dict]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        source: Iterator = iter(envelopes)
+        while chunk := list(itertools.islice(source, CHUNK)):
+            outcomes.extend(self._chunk(chunk))
+        self._flush_counts()
+        return outcomes
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def _chunk(self, raw: list) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(raw)
+        valid: list[tuple[int, dict, str, str]] = []
+        for i, item in enumerate(raw):
+            if self.trusted:
+                env = item
+            else:
+                try:
+                    env = load_envelope(item)
+                except errors.ValidationError as exc:
+                    rid = item.get("rid") if isinstance(item, dict) else None
+                    outcomes[i] = Outcome(rid if isinstance(rid, str) else "", REJECTED,
+                                          reason=_reason(exc))
+                    continue
+            text, digest = encode(env)
+            valid.append((i, env, text, digest))
+
+        if len(self.nids) > _NID_CACHE_MAX:
+            self.nids.clear()
+        states = self._lookup(list(dict.fromkeys(env["rid"] for _, env, _, _ in valid)))
+        for i, env, text, digest in valid:
+            rid, version = env["rid"], env["version"]
+            st = states[rid]
+            if st.version is None or version > st.version:
+                status = CREATED if st.version is None else UPDATED
+                self.seq += 1
+                st.version, st.hash, st.write = version, digest, (env, text, digest, self.seq)
+                outcomes[i] = Outcome(rid, status, version, self.seq)
+            elif version == st.version:
+                if digest == st.hash:
+                    outcomes[i] = Outcome(rid, UNCHANGED, version)
+                else:
+                    outcomes[i] = Outcome(rid, REJECTED, st.version, reason=EQUIVOCATION)
+            else:
+                outcomes[i] = Outcome(rid, STALE, st.version,
+                                      reason=f"stale: version {st.version} is stored")
+        self._write([(rid, st) for rid, st in states.items() if st.write])
+        return outcomes  # type: ignore[return-value]
+
+    def _lookup(self, rids: list[str]) -> dict[str, _State]:
+        """The stored state of each rid, in input order (so new rowids follow input order)."""
+        states = {rid: _State(None, None, None, False, None, None) for rid in rids}
+        if rids:
+            marks = ",".join("?" * len(rids))
+            rows = self.conn.execute(
+                "SELECT n.id, n.nid, r.version, r.hash, r.deleted, r.visibility, r.kind "
+                f"FROM nodes n LEFT JOIN records r ON r.id = n.nid WHERE n.id IN ({marks})", rids)
+            for rid, *values in rows:
+                states[rid] = _State(*values)
+                self.nids[rid] = values[0]
+        return states
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _write(self, writes: list[tuple[str, _State]]) -> None:
+        if not writes:
+            return
+        projected = [project(st.write[0]) for _, st in writes]
+        # ordered: new records get increasing numbers in input order, which keeps FTS5's
+        # rowids ascending (a smaller rowid forces it to flush its pending segment)
+        needed: dict[str, None] = {rid: None for rid, st in writes if st.nid is None}
+        for _, edges in projected:
+            for e in edges:
+                needed[e.src] = needed[e.dst] = None
+        nids = self._nids(list(needed), absent={rid for rid, st in writes if st.nid is None})
+        for rid, st in writes:
+            if st.nid is None:
+                st.nid = nids[rid]
+
+        replaced = [st.nid for _, st in writes if st.pre_live]
+        # FTS5 operations in rowid order, a record's 'delete' of its old text before its insert
+        fts_rows = [(nid, 0, "delete", *texts) for nid, texts in self._old_texts(replaced)]
+        record_rows, edge_rows = [], []
+        for (rid, st), (_, edges) in zip(writes, projected):
+            env, text, digest, seq = st.write
+            deleted = env["deleted"]
+            record_rows.append((st.nid, env["kind"], env["version"], env["hlc"], env["visibility"],
+                                int(deleted), seq, digest, text, *_columns(env)))
+            owner = st.nid
+            for e in edges:
+                edge_rows.append((nids[e.src], e.type, nids[e.dst], owner, seq,
+                                  json.dumps(e.props, sort_keys=True) if e.props else None))
+            if not deleted:
+                fts_rows.append((owner, 1, None, *textindex.record_texts(env)))
+            if st.pre_live:
+                self.count_deltas[(st.pre_kind, st.pre_vis)] -= 1
+            if not deleted:
+                self.count_deltas[(env["kind"], env["visibility"])] += 1
+        fts_rows.sort(key=lambda row: (row[0], row[1]))
+
+        c = self.conn
+        if replaced:
+            c.executemany("DELETE FROM edges WHERE owner = ?", [(n,) for n in replaced])
+        c.executemany(
+            "INSERT INTO records(id, kind, version, hlc, visibility, deleted, seq, hash, envelope,"
+            " country, trl, stage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+            " kind = excluded.kind, version = excluded.version, hlc = excluded.hlc,"
+            " visibility = excluded.visibility, deleted = excluded.deleted, seq = excluded.seq,"
+            " hash = excluded.hash, envelope = excluded.envelope, country = excluded.country,"
+            " trl = excluded.trl, stage = excluded.stage", record_rows)
+        if edge_rows:
+            # OR IGNORE: a body may name the same target twice (e.g. a demand's repeated field)
+            c.executemany("INSERT OR IGNORE INTO edges(src, type, dst, owner, seq, props) "
+                          "VALUES (?,?,?,?,?,?)", edge_rows)
+        if fts_rows:
+            # the hidden first column is FTS5's command: 'delete', or NULL for an insert
+            c.executemany("INSERT INTO search(search, rowid, title, body) VALUES (?, ?, ?, ?)",
+                          [(cmd, nid, title, body) for nid, _, cmd, title, body in fts_rows])
+
+    def _nids(self, ids: list[str], absent: set[str]) -> dict[str, int]:
+        """Node numbers for ``ids``, creating the nodes that do not exist yet (``absent``
+        ones are known not to exist: the lookup of the chunk's rids just said so)."""
+        cache = self.nids
+        missing = [i for i in ids if i not in cache]
+        unknown = [i for i in missing if i not in absent]
+        for start in range(0, len(unknown), 5000):
+            part = unknown[start:start + 5000]
+            marks = ",".join("?" * len(part))
+            cache.update(self.conn.execute(
+                f"SELECT id, nid FROM nodes WHERE id IN ({marks})", part).fetchall())
+        new = [i for i in missing if i not in cache]
+        if new:
+            rows = [(self.last_nid + n, i) for n, i in enumerate(new, 1)]
+            self.last_nid += len(new)
+            self.conn.executemany("INSERT INTO nodes(nid, id) VALUES (?, ?)", rows)
+            cache.update((i, nid) for nid, i in rows)
+        return cache
+
+    def _old_texts(self, nids: list[int]) -> list[tuple[int, tuple[str, str]]]:
+        """The search texts the current (live) versions of these records were indexed with."""
+        out = []
+        for start in range(0, len(nids), 5000):
+            part = nids[start:start + 5000]
+            marks = ",".join("?" * len(part))
+            for nid, text in self.conn.execute(
+                    f"SELECT id, envelope FROM records WHERE id IN ({marks}) AND deleted = 0", part):
+                out.append((nid, textindex.record_texts(json.loads(text))))
+        return out
+
+    def _flush_counts(self) -> None:
+        rows = [(kind, vis, n) for (kind, vis), n in self.count_deltas.items() if n]
+        if rows:
+            self.conn.executemany(
+                "INSERT INTO counts(kind, visibility, n) VALUES (?, ?, ?) "
+                "ON CONFLICT(kind, visibility) DO UPDATE SET n = n + excluded.n", rows)
+        self.count_deltas.clear()
+
+
+def save_checkpoint(conn: sqlite3.Connection, peer: str, cursor: str) -> None:
+    conn.execute("INSERT INTO checkpoints(peer, cursor) VALUES (?, ?) "
+                 "ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor", (peer, cursor))
