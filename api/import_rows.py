@@ -2,10 +2,14 @@
 over one process per core.
 
 ``validate_chunk([(row, payload)])`` returns ``[(row, what, value)]`` in order, where
-``what`` is ``"env"`` (a full envelope of this node, validated), ``"draft"`` (``(kind, rid,
-visibility, version, deleted, body)`` with the body validated) or ``"error"`` (a list of
-``{field, detail}`` naming the column or key). The context (format, node id, default kind,
-CSV header) is set once with ``set_context`` before the worker processes fork.
+``what`` is ``"ready"`` (a ``graph.prepare.Prepared`` record: a full envelope of this node,
+or a new record made from a draft without rid), ``"draft"`` (``(kind, rid, visibility,
+version, deleted, body)`` with the body validated, for a draft naming a stored record: only
+the importing process can read the store) or ``"error"`` (a list of ``{field, detail}``
+naming the column or key). Preparing (encoding, hashing, tokenising, projecting) happens
+here too, so the store's single writer only writes. The context (format, node id, default
+kind and visibility, CSV header, the import's HLC stamp) is set once with ``set_context``
+before the worker processes fork.
 """
 from __future__ import annotations
 
@@ -13,9 +17,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from jembatan.graph.prepare import prepare
 from jembatan.network import errors, tabular
-from jembatan.network.envelope import load_body, load_envelope
-from jembatan.network.ids import KINDS, parse_rid
+from jembatan.network.envelope import load_body, load_envelope, make_envelope
+from jembatan.network.ids import KINDS, new_rid, parse_rid
 from jembatan.network.vocab import VISIBILITIES
 
 from .import_sources import ERRORS_KEY, IGNORED_COLUMNS, META_COLUMNS
@@ -27,14 +32,17 @@ class _Context:
     node_id: str
     kind: str | None
     header: tuple[str, ...] | None
+    visibility: str
+    hlc: str        # every record an import creates changed at the same moment: its commit
 
 
 _CTX: _Context | None = None   # set before the pool forks, so workers inherit it
 
 
-def set_context(fmt: str, node_id: str, kind: str | None, header: tuple[str, ...] | None) -> None:
+def set_context(fmt: str, node_id: str, kind: str | None, header: tuple[str, ...] | None,
+                *, visibility: str, hlc: str) -> None:
     global _CTX
-    _CTX = _Context(fmt, node_id, kind, header)
+    _CTX = _Context(fmt, node_id, kind, header, visibility, hlc)
 
 
 class _DuplicateKey(ValueError):
@@ -196,6 +204,13 @@ def validate_chunk(chunk: list[tuple[int, Any]]) -> list[tuple[int, str, Any]]:
             continue
         try:
             what, value = read(payload)
+            if what == "env":
+                what, value = "ready", prepare(value)
+            elif value[1] is None and value[3] is None:   # a new record: no rid, no version
+                kind, _, visibility, _, _, body = value
+                what, value = "ready", prepare(make_envelope(
+                    rid=new_rid(_CTX.node_id, kind), body=body, version=1, hlc=_CTX.hlc,
+                    visibility=visibility or _CTX.visibility))
             out.append((rowno, what, value))
         except errors.ValidationError as exc:
             out.append((rowno, "error", exc.errors or [{"field": "(row)", "detail": exc.detail}]))

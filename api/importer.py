@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from jembatan.graph import open_store
+from jembatan.graph.prepare import Prepared
 from jembatan.graph.store import CREATED, REJECTED, STALE, UNCHANGED, UPDATED, BatchRejected
 from jembatan.network import errors
 from jembatan.network.envelope import make_envelope
@@ -190,7 +191,7 @@ class _Run:
         return make_envelope(rid=rid, body=body, version=env["version"] + 1,
                              hlc=self.clock.tick(env["hlc"]), visibility=visibility, deleted=deleted)
 
-    def envelopes(self, validated: Iterator[list], progress: Callable[[], None]) -> Iterator[dict]:
+    def envelopes(self, validated: Iterator[list], progress: Callable[[], None]) -> Iterator[dict | Prepared]:
         started = False
         for chunk in validated:
             for rowno, what, value in chunk:
@@ -199,7 +200,7 @@ class _Run:
                     self.reject(rowno, value)
                     continue
                 try:
-                    env = value if what == "env" else self.resolve(value)
+                    env = value if what == "ready" else self.resolve(value)
                 except errors.ValidationError as exc:
                     self.reject(rowno, exc.errors)
                     continue
@@ -226,7 +227,8 @@ def run_import(cfg: NodeConfig, path: Path, opts: ImportOptions, *,
     """
     started = time.perf_counter()
     source = open_source(path, opts.fmt, sheet=opts.sheet, kind=opts.kind)
-    set_context(opts.fmt, cfg.node_id, opts.kind, source.header)
+    set_context(opts.fmt, cfg.node_id, opts.kind, source.header,
+                visibility=opts.visibility or "public", hlc=Clock().tick())
     jobs = opts.jobs if opts.jobs is not None else (
         (os.cpu_count() or 1) if path.stat().st_size >= PARALLEL_MIN_BYTES else 1)
     result = ImportResult(report=opts.report or path.with_name(path.name + ".report.jsonl"))

@@ -6,7 +6,6 @@ with one query, decided record by record ("higher version wins"), then written w
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import sqlite3
@@ -14,10 +13,10 @@ from collections import defaultdict
 from typing import Iterable, Iterator
 
 from jembatan.network import errors
-from jembatan.network.envelope import SIGNING_PREFIX, canonical_bytes, load_envelope
+from jembatan.network.envelope import load_envelope
 
 from . import textindex
-from .projection import project
+from .prepare import Prepared, prepare
 from .store import CREATED, REJECTED, STALE, UNCHANGED, UPDATED, Outcome
 
 CHUNK = 1000
@@ -25,34 +24,9 @@ _NID_CACHE_MAX = 200_000
 EQUIVOCATION = "equivocation: same version, different content"
 
 
-def encode(env: dict) -> tuple[str, str]:
-    """(canonical JSON text of the whole envelope, content hash) with one serialisation.
-
-    The canonical form sorts keys, and ``sigs`` sorts just before the last two top-level
-    keys ``version`` (an integer) and ``visibility`` (an enum word); so the full text is the
-    signing text with ``"sigs":[…]`` spliced in before the last ``,"version":``.
-    """
-    signing = canonical_bytes({k: v for k, v in env.items() if k != "sigs"})
-    digest = "sha256:" + hashlib.sha256(SIGNING_PREFIX + signing).hexdigest()
-    cut = signing.rfind(b',"version":')
-    full = signing[:cut] + b',"sigs":' + canonical_bytes(env["sigs"]) + signing[cut:]
-    return full.decode("utf-8"), digest
-
-
 def _reason(exc: errors.ValidationError) -> str:
     details = "; ".join(f"{e['field']}: {e['detail']}" for e in exc.errors or ())
     return f"invalid: {details}" if details else f"invalid: {exc.detail}"
-
-
-def _columns(env: dict) -> tuple[str | None, int | None, str | None]:
-    """The denormalised filter columns: (own country, trl, stage)."""
-    body, kind = env["body"], env["kind"]
-    if body is None:
-        return None, None, None
-    country = body.get("country") if kind in ("institution", "event") else None
-    trl = body.get("trl") if kind == "technology" else body.get("trl_min") if kind == "demand" else None
-    stage = body.get("stage") if kind == "technology" else None
-    return country, trl, stage
 
 
 class _State:
@@ -65,7 +39,7 @@ class _State:
         self.hash = hash_
         self.pre_live = version is not None and not deleted
         self.pre_kind, self.pre_vis = kind, visibility
-        self.write: tuple | None = None   # (env, text, hash, seq) of the last accepted write
+        self.write: tuple[Prepared, int] | None = None   # the last accepted write and its seq
 
 
 class BatchWriter:
@@ -79,7 +53,7 @@ class BatchWriter:
         self.nids: dict[str, int] = {}
         self.count_deltas: dict[tuple[str, str], int] = defaultdict(int)
 
-    def run(self, envelopes: Iterable[dict]) -> list[Outcome]:
+    def run(self, envelopes: Iterable[dict | Prepared]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         source: Iterator = iter(envelopes)
         while chunk := list(itertools.islice(source, CHUNK)):
@@ -91,8 +65,11 @@ class BatchWriter:
 
     def _chunk(self, raw: list) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(raw)
-        valid: list[tuple[int, dict, str, str]] = []
+        valid: list[tuple[int, Prepared]] = []
         for i, item in enumerate(raw):
+            if isinstance(item, Prepared):   # validated and prepared by the caller
+                valid.append((i, item))
+                continue
             if self.trusted:
                 env = item
             else:
@@ -103,19 +80,18 @@ class BatchWriter:
                     outcomes[i] = Outcome(rid if isinstance(rid, str) else "", REJECTED,
                                           reason=_reason(exc))
                     continue
-            text, digest = encode(env)
-            valid.append((i, env, text, digest))
+            valid.append((i, prepare(env)))
 
         if len(self.nids) > _NID_CACHE_MAX:
             self.nids.clear()
-        states = self._lookup(list(dict.fromkeys(env["rid"] for _, env, _, _ in valid)))
-        for i, env, text, digest in valid:
-            rid, version = env["rid"], env["version"]
+        states = self._lookup(list(dict.fromkeys(p.rid for _, p in valid)))
+        for i, p in valid:
+            rid, version, digest = p.rid, p.version, p.hash
             st = states[rid]
             if st.version is None or version > st.version:
                 status = CREATED if st.version is None else UPDATED
                 self.seq += 1
-                st.version, st.hash, st.write = version, digest, (env, text, digest, self.seq)
+                st.version, st.hash, st.write = version, digest, (p, self.seq)
                 outcomes[i] = Outcome(rid, status, version, self.seq)
             elif version == st.version:
                 if digest == st.hash:
@@ -146,13 +122,12 @@ class BatchWriter:
     def _write(self, writes: list[tuple[str, _State]]) -> None:
         if not writes:
             return
-        projected = [project(st.write[0]) for _, st in writes]
         # ordered: new records get increasing numbers in input order, which keeps FTS5's
         # rowids ascending (a smaller rowid forces it to flush its pending segment)
         needed: dict[str, None] = {rid: None for rid, st in writes if st.nid is None}
-        for _, edges in projected:
-            for e in edges:
-                needed[e.src] = needed[e.dst] = None
+        for _, st in writes:
+            for src, _, dst, _ in st.write[0].edges:
+                needed[src] = needed[dst] = None
         nids = self._nids(list(needed), absent={rid for rid, st in writes if st.nid is None})
         for rid, st in writes:
             if st.nid is None:
@@ -162,21 +137,19 @@ class BatchWriter:
         # FTS5 operations in rowid order, a record's 'delete' of its old text before its insert
         fts_rows = [(nid, 0, "delete", *texts) for nid, texts in self._old_texts(replaced)]
         record_rows, edge_rows = [], []
-        for (rid, st), (_, edges) in zip(writes, projected):
-            env, text, digest, seq = st.write
-            deleted = env["deleted"]
-            record_rows.append((st.nid, env["kind"], env["version"], env["hlc"], env["visibility"],
-                                int(deleted), seq, digest, text, *_columns(env)))
+        for _, st in writes:
+            p, seq = st.write
+            record_rows.append((st.nid, p.kind, p.version, p.hlc, p.visibility, int(p.deleted),
+                                seq, p.hash, p.text, p.country, p.trl, p.stage))
             owner = st.nid
-            for e in edges:
-                edge_rows.append((nids[e.src], e.type, nids[e.dst], owner, seq,
-                                  json.dumps(e.props, sort_keys=True) if e.props else None))
-            if not deleted:
-                fts_rows.append((owner, 1, None, *textindex.record_texts(env)))
+            for src, typ, dst, props in p.edges:
+                edge_rows.append((nids[src], typ, nids[dst], owner, seq, props))
+            if p.search is not None:
+                fts_rows.append((owner, 1, None, *p.search))
             if st.pre_live:
                 self.count_deltas[(st.pre_kind, st.pre_vis)] -= 1
-            if not deleted:
-                self.count_deltas[(env["kind"], env["visibility"])] += 1
+            if not p.deleted:
+                self.count_deltas[(p.kind, p.visibility)] += 1
         fts_rows.sort(key=lambda row: (row[0], row[1]))
 
         c = self.conn

@@ -9,7 +9,10 @@ transaction, so the changes feed never misses or reorders a committed write.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Iterator, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .prepare import Prepared
 
 PUBLIC = frozenset({"public"})
 ALLIANCE = frozenset({"public", "alliance"})
@@ -92,12 +95,14 @@ class Subgraph:
 
 @runtime_checkable
 class Store(Protocol):
-    def apply(self, envelopes: Iterable[dict], *, trusted: bool = False,
+    def apply(self, envelopes: Iterable[dict | Prepared], *, trusted: bool = False,
               all_or_nothing: bool = False, checkpoint: tuple[str, str] | None = None) -> list[Outcome]:
         """Apply a batch in one transaction; one Outcome per input, in order.
 
         ``trusted``: the envelopes were validated by the caller (``load_envelope``); otherwise
-        the store validates each and rejects the invalid ones. ``all_or_nothing``: if any
+        the store validates each and rejects the invalid ones. A ``Prepared`` item
+        (``graph.prepare``) was validated and prepared by the caller, possibly in another
+        process; the store only writes it. ``all_or_nothing``: if any
         outcome is REJECTED, nothing is written and ``BatchRejected`` is raised carrying the
         outcomes. ``checkpoint``: (peer, cursor) saved in the same transaction.
         """

@@ -12,7 +12,7 @@ import pytest
 
 from jembatan.graph import open_store
 from jembatan.graph.sqlite import SqliteStore
-from jembatan.graph.sqlite_apply import encode
+from jembatan.graph.prepare import encode
 from jembatan.graph.store import RecordQuery
 from jembatan.network import errors
 from jembatan.network.envelope import canonical_bytes, content_hash

@@ -1,0 +1,69 @@
+"""A record made ready for writing: everything a store derives from an envelope, computed
+once and anywhere.
+
+Encoding, hashing, search tokenisation and the graph projection are pure CPU work and cost
+more than the write itself; ``prepare`` does them in whatever process calls it (an import
+runs it on every core), and a backend's single writer only stores the result. A Prepared
+record is a plain tuple, cheap to send between processes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import NamedTuple
+
+from jembatan.network.envelope import SIGNING_PREFIX, canonical_bytes
+
+from . import textindex
+from .projection import project
+
+
+class Prepared(NamedTuple):
+    rid: str
+    kind: str
+    version: int
+    hlc: str
+    visibility: str
+    deleted: bool
+    text: str                                  # canonical JSON of the whole envelope
+    hash: str                                  # content hash (``envelope.content_hash``)
+    search: tuple[str, str] | None             # (title tokens, other tokens); None: tombstone
+    edges: tuple[tuple[str, str, str, str | None], ...]   # (src, type, dst, props JSON)
+    country: str | None                        # filter columns: own country (institution, event)
+    trl: int | None                            # technology trl / demand trl_min
+    stage: str | None                          # technology stage
+
+
+def encode(env: dict) -> tuple[str, str]:
+    """(canonical JSON text of the whole envelope, content hash) with one serialisation.
+
+    The canonical form sorts keys, and ``sigs`` sorts just before the last two top-level
+    keys ``version`` (an integer) and ``visibility`` (an enum word); so the full text is the
+    signing text with ``"sigs":[…]`` spliced in before the last ``,"version":``.
+    """
+    signing = canonical_bytes({k: v for k, v in env.items() if k != "sigs"})
+    digest = "sha256:" + hashlib.sha256(SIGNING_PREFIX + signing).hexdigest()
+    cut = signing.rfind(b',"version":')
+    full = signing[:cut] + b',"sigs":' + canonical_bytes(env["sigs"]) + signing[cut:]
+    return full.decode("utf-8"), digest
+
+
+def prepare(env: dict) -> Prepared:
+    """Everything a store writes for a validated envelope."""
+    text, digest = encode(env)
+    body, kind = env["body"], env["kind"]
+    _, edges = project(env)
+    country = trl = stage = None
+    if body is not None:
+        if kind in ("institution", "event"):
+            country = body.get("country")
+        elif kind == "technology":
+            trl, stage = body.get("trl"), body.get("stage")
+        elif kind == "demand":
+            trl = body.get("trl_min")
+    return Prepared(
+        env["rid"], kind, env["version"], env["hlc"], env["visibility"], env["deleted"],
+        text, digest, textindex.record_texts(env),
+        tuple((e.src, e.type, e.dst, json.dumps(e.props, sort_keys=True) if e.props else None)
+              for e in edges),
+        country, trl, stage)
