@@ -37,6 +37,7 @@ test: install
 
 # Benchmarks print tables; BENCHMARKS.md records them with the machine's description.
 bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 
 clean:
