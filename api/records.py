@@ -168,9 +168,11 @@ def _schemas(kind: str) -> dict[str, ma.Schema]:
 # ---------------------------------------------------------------- response helpers
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return current_app.response_class(
-        json.dumps(obj, ensure_ascii=False, separators=(",", ":")), status=status,
-        headers=headers, mimetype="application/json")
+    """``obj`` as JSON; a ``StoredRecord`` is served as its stored canonical text."""
+    text = obj.text if isinstance(obj, StoredRecord) else json.dumps(
+        obj, ensure_ascii=False, separators=(",", ":"))
+    return current_app.response_class(text, status=status, headers=headers,
+                                      mimetype="application/json")
 
 
 def etag_of(stored: StoredRecord) -> str:
@@ -179,13 +181,16 @@ def etag_of(stored: StoredRecord) -> str:
 
 
 def page_response(page: Page) -> Response:
-    doc = {"items": [r.envelope for r in page.items], "next_cursor": page.next_cursor}
+    # the stored texts are spliced in as they are: no parse and re-encode per item
+    doc = ('{"items":[' + ",".join(r.text for r in page.items) + '],"next_cursor":'
+           + json.dumps(page.next_cursor) + "}")
     headers = None
     if page.next_cursor:
         args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
         args.append(("cursor", page.next_cursor))
         headers = {"Link": f'<{request.path}?{urlencode(args)}>; rel="next"'}
-    return json_response(doc, 200, headers)
+    return current_app.response_class(doc, status=200, headers=headers,
+                                      mimetype="application/json")
 
 
 def fetch_page(run: Callable[[RecordQuery], Page], query: RecordQuery) -> Page:
@@ -308,7 +313,7 @@ def records_blueprint(kind: str) -> Blueprint:
         env = make_envelope(rid=rid, body=body, version=1, hlc=st.clock.tick(),
                             visibility=payload["visibility"])
         stored = write(env, new=True)
-        return json_response(stored.envelope, 201, {
+        return json_response(stored, 201, {
             "ETag": etag_of(stored), "Location": url_for(f"{plural}.get_record", rid=rid)})
 
     def get_record(rid: str) -> Response:
@@ -319,7 +324,7 @@ def records_blueprint(kind: str) -> Blueprint:
         cond = request.if_none_match
         if cond and (cond.star_tag or cond.contains_weak(etag.strip('"'))):
             return current_app.response_class(status=304, headers={"ETag": etag})
-        return json_response(stored.envelope, 200, {"ETag": etag})
+        return json_response(stored, 200, {"ETag": etag})
 
     def update_record(payload: dict, rid: str) -> Response:
         st = node_state()
@@ -330,7 +335,7 @@ def records_blueprint(kind: str) -> Blueprint:
                             hlc=st.clock.tick(current.envelope["hlc"]),
                             visibility=payload.get("visibility", current.envelope["visibility"]))
         stored = write(env, new=False)
-        return json_response(stored.envelope, 200, {"ETag": etag_of(stored)})
+        return json_response(stored, 200, {"ETag": etag_of(stored)})
 
     def delete_record(rid: str) -> Response:
         st = node_state()

@@ -178,7 +178,7 @@ class SqliteStore:
             "SELECT r.envelope, r.seq, r.hash FROM nodes n JOIN records r ON r.id = n.nid"
             f" WHERE n.id = ? AND r.visibility IN ({','.join('?' * len(vis))})",
             (rid, *vis)).fetchone()
-        return StoredRecord(json.loads(row[0]), row[1], row[2]) if row else None
+        return StoredRecord(None, row[1], row[2], text=row[0]) if row else None
 
     @_translated
     def list(self, query: RecordQuery) -> Page:
@@ -201,7 +201,7 @@ class SqliteStore:
             "SELECT envelope, seq, hash FROM records WHERE seq > ?"
             f" AND visibility IN ({','.join('?' * len(vis))}) ORDER BY seq LIMIT ?",
             (since, *vis, limit)).fetchall()
-        return [StoredRecord(json.loads(env), seq, digest) for env, seq, digest in rows]
+        return [StoredRecord(None, seq, digest, text=env) for env, seq, digest in rows]
 
     @_translated
     def last_seq(self) -> int:

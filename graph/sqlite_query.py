@@ -110,7 +110,7 @@ def conditions(conn: sqlite3.Connection, q: RecordQuery) -> tuple[list[str], lis
 
 
 def record(text: str, seq: int, digest: str) -> StoredRecord:
-    return StoredRecord(json.loads(text), seq, digest)
+    return StoredRecord(None, seq, digest, text=text)
 
 
 def list_page(conn: sqlite3.Connection, codec: CursorCodec, q: RecordQuery) -> Page:

@@ -8,8 +8,11 @@ transaction, so the changes feed never misses or reorders a committed write.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator, Protocol, runtime_checkable
+
+from jembatan.network.envelope import canonical_bytes
 
 if TYPE_CHECKING:
     from .prepare import Prepared
@@ -30,11 +33,33 @@ class Outcome:
     reason: str | None = None   # why it was rejected or stale
 
 
-@dataclass(frozen=True)
 class StoredRecord:
-    envelope: dict
-    seq: int
-    hash: str
+    """A stored record: its envelope, change sequence and content hash.
+
+    A backend builds it from the envelope or, cheaper, from the stored canonical JSON text
+    (``text=``); the other form is derived on first use. Serving ``text`` as it is spares
+    a parse and a re-encode on every read, and hands other nodes the exact stored bytes.
+    """
+    __slots__ = ("seq", "hash", "_envelope", "_text")
+
+    def __init__(self, envelope: dict | None, seq: int, hash: str, *, text: str | None = None):
+        if envelope is None and text is None:
+            raise TypeError("StoredRecord needs the envelope or its text")
+        self._envelope, self._text = envelope, text
+        self.seq, self.hash = seq, hash
+
+    @property
+    def envelope(self) -> dict:
+        if self._envelope is None:
+            self._envelope = json.loads(self._text)
+        return self._envelope
+
+    @property
+    def text(self) -> str:
+        """The envelope's canonical JSON (RFC 8785)."""
+        if self._text is None:
+            self._text = canonical_bytes(self._envelope).decode("utf-8")
+        return self._text
 
     @property
     def rid(self) -> str:
@@ -43,6 +68,13 @@ class StoredRecord:
     @property
     def version(self) -> int:
         return self.envelope["version"]
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, StoredRecord) and (self.seq, self.hash, self.envelope)
+                == (other.seq, other.hash, other.envelope))
+
+    def __repr__(self) -> str:
+        return f"StoredRecord(seq={self.seq}, hash={self.hash!r}, text={self.text[:60]!r}…)"
 
 
 @dataclass(frozen=True)
