@@ -9,7 +9,7 @@ DEMO_DIR ?= var/demo
 SCALE  ?= 1
 PORT   ?= 5000
 
-.PHONY: install demo test bench clean
+.PHONY: install neo4j demo test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,21 @@ install: $(STAMP) $(VENDOR)/.installed
 demo: install
 	$(BIN)/jembatan demo --dir $(DEMO_DIR) --scale $(SCALE) --host 127.0.0.1 --port $(PORT)
 
-test: install
+# A Neo4j 5.26 Community server for the tests, assembled from Maven Central into .cache/neo4j
+# (tests/neo4j/pom.xml; tests/neo4j_server.py runs it). The old classpath is removed first so a
+# version change never leaves two Neo4j versions side by side.
+NEO4J_CACHE := .cache/neo4j
+NEO4J_STAMP := $(NEO4J_CACHE)/.built
+$(NEO4J_STAMP): tests/neo4j/pom.xml $(wildcard tests/neo4j/src/main/java/jembatan/neo4j/*.java)
+	command -v java >/dev/null && command -v mvn >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven)
+	rm -rf $(NEO4J_CACHE)/lib $(NEO4J_CACHE)/target
+	mvn -q -B -Dstyle.color=never -f tests/neo4j/pom.xml package
+	touch $@
+
+neo4j: $(NEO4J_STAMP)
+
+test: install neo4j
 	$(BIN)/pytest -q
 
 # Benchmarks print tables; BENCHMARKS.md records them with the machine's description.
@@ -41,4 +55,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache node_modules $(VENDOR)
+	rm -rf $(VENV) var .pytest_cache node_modules $(VENDOR) $(NEO4J_CACHE)
