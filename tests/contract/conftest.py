@@ -1,8 +1,14 @@
 """The Store contract suite: every backend passes the same tests.
 
 A backend plugs in with one entry in ``BACKENDS``: a function that takes pytest's
-``tmp_path`` and returns an *opener* — a callable that returns a new Store instance on the
-same storage each time it is called (so tests can close a store and open it again).
+``request`` and ``tmp_path`` and returns an *opener* — a callable that returns a new Store
+instance on the same, initially empty, storage each time it is called (so tests can close a
+store and open it again).
+
+The Neo4j backend runs against the session's real server (``neo4j_server`` in
+``tests/conftest.py``; under ``CI=true`` a server that cannot start fails the run). Community
+edition has one user database, so each test starts by emptying it; constraints and indexes
+stay, as they would on a server that was never wiped.
 """
 from __future__ import annotations
 
@@ -20,21 +26,53 @@ from jembatan.network.ids import new_rid
 Opener = Callable[[], Store]
 
 
-def sqlite_backend(tmp_path: Path) -> Opener:
+def sqlite_backend(request, tmp_path: Path) -> Opener:
     from jembatan.graph.sqlite import SqliteStore
 
     path = tmp_path / "node.db"
     return lambda: SqliteStore(str(path))
 
 
-BACKENDS: dict[str, Callable[[Path], Opener]] = {
+def empty_neo4j(driver) -> None:
+    """Delete every node and relationship of the database (constraints and indexes stay)."""
+    with driver.session(database="neo4j") as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+
+
+@pytest.fixture(scope="session")
+def neo4j_admin(neo4j_server):
+    """A driver of the test server's administrator, for emptying the database between tests."""
+    import neo4j
+
+    driver = neo4j.GraphDatabase.driver(neo4j_server.uri,
+                                        auth=(neo4j_server.user, neo4j_server.password))
+    yield driver
+    driver.close()
+
+
+@pytest.fixture
+def neo4j_url(neo4j_server, neo4j_admin) -> str:
+    """The store URL of the test server's database, emptied for this test."""
+    empty_neo4j(neo4j_admin)
+    return neo4j_server.url
+
+
+def neo4j_backend(request, tmp_path: Path) -> Opener:
+    from jembatan.graph.neo4j import Neo4jStore
+
+    url = request.getfixturevalue("neo4j_url")
+    return lambda: Neo4jStore.from_url(url)
+
+
+BACKENDS: dict[str, Callable[..., Opener]] = {
     "sqlite": sqlite_backend,
+    "neo4j": neo4j_backend,
 }
 
 
 @pytest.fixture(params=list(BACKENDS))
 def opener(request, tmp_path) -> Opener:
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture

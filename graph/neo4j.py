@@ -1,0 +1,305 @@
+"""The Neo4j store: the Store protocol on a Neo4j 5 database (one server or a cluster).
+
+``Neo4jStore.from_url("neo4j://user:password@host:7687?database=neo4j")``. Reads go through
+the driver's ``execute_query`` with ``routing_`` and ``database_``, so a ``neo4j://`` URI
+of a cluster sends reads to followers and writes to the leader without other changes; a
+traversal's several reads share one read transaction. ``apply`` runs in one explicit write
+transaction (a streamed batch cannot be replayed, so it is never retried; the caller sees a
+``StoreError`` and may send the batch again: apply is idempotent).
+
+The driver is created per process on first use: a store object made before a fork
+(gunicorn's master) creates a fresh driver in each worker and never touches the parent's
+sockets. Every driver error leaves as a ``StoreError`` whose message clients never see;
+the cause is logged.
+
+Server settings: a batch is one transaction, and Neo4j keeps a transaction's changes on its
+heap until commit — about 20 KiB per record with its edges and index entries (measured with
+``SHOW TRANSACTIONS``: 10^5 technologies ≈ 2 GiB) — so the heap and
+``dbms.memory.transaction.total.max`` (default 70 % of the heap) must hold the largest
+batch a caller applies at once, and ``db.memory.transaction.max`` must stay 0 (unlimited)
+or above it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import threading
+from importlib.metadata import PackageNotFoundError, version
+from typing import Iterable, Iterator
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import neo4j
+from neo4j import GraphDatabase, RoutingControl
+from neo4j.exceptions import DriverError, Neo4jError
+
+from jembatan.network import errors
+from jembatan.network.ids import KINDS
+from jembatan.network.vocab import VISIBILITIES
+
+from . import neo4j_graph, neo4j_query, neo4j_search
+from .cursor import CursorCodec
+from .filters import check_changes_limit, check_query, check_scope, check_search_text
+from .neo4j_apply import BatchWriter
+from .neo4j_schema import META_KEY, count_key, setup
+from .prepare import Prepared
+from .store import (LOCAL, PUBLIC, REJECTED, BatchRejected, Outcome, Page, RecordQuery,
+                    StoredRecord, Subgraph)
+
+log = logging.getLogger(__name__)
+
+from . import NEO4J_SCHEMES as SCHEMES
+DEFAULT_DATABASE = "neo4j"
+_DRIVER_ERRORS = (Neo4jError, DriverError)
+# Drivers inherited across a fork: kept referenced so they are never closed or collected
+# (closing one in the child would say goodbye on the parent's sockets); never used again.
+_INHERITED: list = []
+
+
+def _agent() -> str:
+    try:
+        return f"jembatan/{version('jembatan')}"
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "jembatan"
+
+
+def parse_url(url: str) -> tuple[str, tuple[str, str] | None, str]:
+    """(driver URI without credentials, (user, password) or None, database) of a store URL.
+
+    A mistake in the URL is a configuration error: ``ValueError`` naming what is wrong,
+    never echoing the password.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise ValueError(f"unsupported store URL scheme: {parts.scheme!r}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise ValueError("the store URL has an invalid port") from None
+    if not host:
+        raise ValueError("the store URL names no host")
+    if parts.path not in ("", "/"):
+        raise ValueError("the store URL must not have a path; name the database with ?database=")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"database"})
+    if unknown:
+        raise ValueError(f"unknown store URL parameter: {unknown[0]!r}")
+    database = query.get("database", [DEFAULT_DATABASE])
+    if len(database) != 1 or not database[0]:
+        raise ValueError("?database= must name one database")
+    auth = None
+    if parts.username is not None or parts.password is not None:
+        if not parts.username or parts.password is None:
+            raise ValueError("the store URL must give both user and password (user:password@host)")
+        auth = (unquote(parts.username), unquote(parts.password))
+    netloc = f"[{host}]" if ":" in host else host
+    uri = f"{parts.scheme}://{netloc}" + (f":{port}" if port is not None else "")
+    return uri, auth, database[0]
+
+
+def _translated(method):
+    """Turn driver errors into StoreError (the driver's message is logged, not shown)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except _DRIVER_ERRORS as exc:
+            log.error("neo4j store %s failed: %s", method.__name__, exc, exc_info=exc)
+            raise errors.StoreError("The node's database failed.") from exc
+    return wrapper
+
+
+class Neo4jStore:
+    """The Store protocol on Neo4j (see ``graph/store.py`` for the semantics)."""
+
+    def __init__(self, uri: str, auth: tuple[str, str] | None = None, *,
+                 database: str = DEFAULT_DATABASE, **driver_config):
+        self.uri, self.database = uri, database
+        self._auth = auth
+        self._config = {"connection_timeout": 10.0, "max_transaction_retry_time": 15.0,
+                        "user_agent": _agent(), "notifications_min_severity": "WARNING",
+                        # "label/property does not exist yet" on a new database is expected
+                        "notifications_disabled_classifications": ["UNRECOGNIZED"],
+                        **driver_config}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._pid = os.getpid()
+        self._driver_obj = None
+        self._closed = False
+        try:
+            driver = self._driver()
+            driver.verify_connectivity()   # fail now, not on the first request, if unreachable
+            self._codec = CursorCodec(setup(driver, database))
+        except _DRIVER_ERRORS as exc:
+            log.error("cannot open neo4j store %s (database %s): %s", uri, database, exc,
+                      exc_info=exc)
+            self.close()
+            raise errors.StoreError("The node's database cannot be opened.") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str, **driver_config) -> "Neo4jStore":
+        uri, auth, database = parse_url(url)
+        return cls(uri, auth, database=database, **driver_config)
+
+    def __repr__(self) -> str:
+        return f"Neo4jStore({self.uri!r}, database={self.database!r})"
+
+    def __enter__(self) -> "Neo4jStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the driver -----------------------------------------------------------------------
+
+    def _driver(self):
+        if self._closed:
+            raise errors.StoreError("The store is closed.")
+        pid = os.getpid()
+        driver = self._driver_obj
+        if driver is not None and self._pid == pid:
+            return driver
+        if self._pid != pid:
+            # first use after a fork: the parent's lock may be held by a thread that does
+            # not exist here, and the parent's driver is not ours to use or close
+            self._lock = threading.Lock()
+            self._local = threading.local()
+            if self._driver_obj is not None:
+                _INHERITED.append(self._driver_obj)
+            self._driver_obj = None
+            self._pid = pid
+        with self._lock:
+            if self._driver_obj is None:
+                self._driver_obj = GraphDatabase.driver(self.uri, auth=self._auth, **self._config)
+            return self._driver_obj
+
+    def _read(self, cypher: str, params: dict | None = None) -> list:
+        return self._driver().execute_query(cypher, params or {}, routing_=RoutingControl.READ,
+                                            database_=self.database).records
+
+    def close(self) -> None:
+        """Close this process's driver (a driver inherited through fork is left alone)."""
+        self._closed = True
+        if self._pid != os.getpid():
+            return   # a child that never used the store: the driver is the parent's
+        with self._lock:
+            driver, self._driver_obj = self._driver_obj, None
+        if driver is not None:
+            try:
+                driver.close()
+            except _DRIVER_ERRORS:  # pragma: no cover - closing is best effort
+                pass
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def apply(self, envelopes: Iterable[dict | Prepared], *, trusted: bool = False,
+              all_or_nothing: bool = False, checkpoint: tuple[str, str] | None = None) -> list[Outcome]:
+        if checkpoint is not None and not (
+                isinstance(checkpoint, tuple) and len(checkpoint) == 2
+                and all(isinstance(part, str) for part in checkpoint)):
+            raise errors.ValidationError("Invalid checkpoint.", errors=[
+                {"field": "checkpoint", "detail": "Must be a (peer, cursor) pair of strings."}])
+        if getattr(self._local, "applying", False):
+            # e.g. the envelope generator itself calls apply: the inner call would wait
+            # forever for the lock the outer batch holds
+            raise RuntimeError("apply() is already running in this thread")
+        driver = self._driver()
+        self._local.applying = True
+        try:
+            with driver.session(database=self.database, default_access_mode=neo4j.WRITE_ACCESS,
+                                bookmark_manager=driver.execute_query_bookmark_manager) as session:
+                with session.begin_transaction() as tx:
+                    writer = BatchWriter(tx, trusted=trusted)
+                    outcomes = writer.run(envelopes)
+                    if all_or_nothing and any(o.status == REJECTED for o in outcomes):
+                        tx.rollback()
+                        # nothing is written, so no outcome carries a change sequence
+                        raise BatchRejected([dataclasses.replace(o, seq=None) for o in outcomes])
+                    writer.finish(checkpoint)
+                    tx.commit()
+        except _DRIVER_ERRORS as exc:
+            log.error("neo4j store apply failed: %s", exc, exc_info=exc)
+            raise errors.StoreError("The node's database failed.") from exc
+        finally:
+            self._local.applying = False
+        return outcomes
+
+    # -- reads ----------------------------------------------------------------------------
+
+    @_translated
+    def get(self, rid: str, scope: frozenset[str] = LOCAL) -> StoredRecord | None:
+        vis = sorted(check_scope(scope))
+        if not isinstance(rid, str):
+            return None
+        rows = self._read("MATCH (r:Node {id: $rid}) WHERE r:Record AND r.visibility IN $scope"
+                          f" RETURN {neo4j_query.RETURNS}", {"rid": rid, "scope": vis})
+        return neo4j_query.record(rows[0]) if rows else None
+
+    @_translated
+    def list(self, query: RecordQuery) -> Page:
+        return neo4j_query.list_page(self._read, self._codec, check_query(query))
+
+    @_translated
+    def search(self, text: str, query: RecordQuery) -> Page:
+        return neo4j_search.search_page(self._read, self._codec, check_search_text(text),
+                                        check_query(query))
+
+    @_translated
+    def changes(self, since: int = 0, limit: int = 1000,
+                scope: frozenset[str] = LOCAL) -> list[StoredRecord]:
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise errors.ValidationError("Invalid position.", errors=[
+                {"field": "since", "detail": "Must be an integer ≥ 0."}])
+        check_changes_limit(limit)
+        vis = sorted(check_scope(scope))
+        rows = self._read(neo4j_query.CHANGES, {"since": since, "scope": vis, "n": limit})
+        return neo4j_query.records(rows[0]["rows"], newest_first=False)
+
+    def _meta(self) -> dict:
+        rows = self._read("MATCH (m:StoreMeta {key: $key}) RETURN m {.*} AS meta", {"key": META_KEY})
+        if not rows:
+            raise errors.StoreError("the store's meta node is missing")
+        return rows[0]["meta"]
+
+    @_translated
+    def last_seq(self) -> int:
+        return self._meta()["seq"]
+
+    @_translated
+    def get_checkpoint(self, peer: str) -> str | None:
+        rows = self._read("MATCH (c:Checkpoint {peer: $peer}) RETURN c.cursor AS cursor",
+                          {"peer": peer})
+        return rows[0]["cursor"] if rows else None
+
+    @_translated
+    def counts(self, scope: frozenset[str] = LOCAL) -> dict[str, int]:
+        vis = check_scope(scope)
+        meta = self._meta()
+        return {kind: sum(meta.get(count_key(kind, v), 0) for v in VISIBILITIES if v in vis)
+                for kind in KINDS}
+
+    def iter_all(self, scope: frozenset[str] = LOCAL) -> Iterator[StoredRecord]:
+        """Pages of the changes feed: no transaction stays open between items, so the caller
+        may write to the store while iterating (records it updates come again, later)."""
+        since = 0
+        while True:
+            page = self.changes(since, 1000, scope)
+            yield from page
+            if len(page) < 1000:
+                return
+            since = page[-1].seq
+
+    @_translated
+    def neighbours(self, rid: str, depth: int = 1, scope: frozenset[str] = PUBLIC,
+                   limit: int = 500) -> Subgraph:
+        scope = check_scope(scope)
+        driver = self._driver()
+        with driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS,
+                            bookmark_manager=driver.execute_query_bookmark_manager) as session:
+            # one transaction for the several reads of a traversal
+            return session.execute_read(neo4j_graph.neighbours, rid, depth, scope, limit)
+

@@ -1,0 +1,227 @@
+"""Applying a batch of envelopes to the Neo4j store, inside the caller's write transaction.
+
+The first statement locks the store's meta node (``SET m.writes = m.writes + 1``): every
+writer takes that lock first, so writers queue on it, and the change sequence read next can
+be handed out in Python without another writer taking the same numbers; the new sequence
+and counts are written back to the meta node before commit. The batch streams through in
+chunks: each chunk is validated (unless trusted), looked up with one query, decided record
+by record with the SQLite store's rules ("higher version wins"), then written with one
+UNWIND statement per label and relationship type. Only the outcome list grows with the
+batch (and the transaction state on the server: see the module ``neo4j``).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from typing import Iterable, Iterator
+
+from jembatan.network import errors
+from jembatan.network.envelope import load_envelope
+
+from .neo4j_schema import (COUNT_KEYS, EDGE_PROPS, EDGE_TYPES, KIND_LABELS, META_KEY, NODE_LABELS,
+                           OWN_IN, OWN_OUT, RECORD_PROPS, count_key, facets)
+from .prepare import Prepared, prepare
+from .projection import LABELS, label_of
+from .sqlite_apply import EQUIVOCATION, _reason
+from .store import CREATED, REJECTED, STALE, UNCHANGED, UPDATED, Outcome
+
+CHUNK = 2000
+_KNOWN_MAX = 200_000
+
+_LOCK = ("MATCH (m:StoreMeta {key: $key}) SET m.writes = m.writes + 1"
+         " RETURN m {.*} AS meta")
+_LOOKUP = ("UNWIND $ids AS id MATCH (n:Node {id: id})"
+           " RETURN id, n:Record AS rec, n.version AS version, n.hash AS hash,"
+           " n.deleted AS deleted, n.visibility AS visibility, n.kind AS kind")
+# a record's own edges: the owned type groups on each side, checked by owner
+_DROP_OUT = (f"UNWIND $ids AS id MATCH (:Node {{id: id}})-[e:{'|'.join(OWN_OUT)}]->()"
+             " WHERE e.owner = id DELETE e")
+_DROP_IN = (f"UNWIND $ids AS id MATCH (:Node {{id: id}})<-[e:{'|'.join(OWN_IN)}]-()"
+            " WHERE e.owner = id DELETE e")
+_MERGE_NODES = {label: "UNWIND $ids AS id MERGE (n:Node {id: id})"
+                       f" ON CREATE SET n:{label}" for label in NODE_LABELS}
+_MERGE_NODES[None] = "UNWIND $ids AS id MERGE (n:Node {id: id})"   # an id of no known kind
+# Properties are named one by one (not ``n += map``): the planner then sees no conflict with
+# the id it looked up and streams the rows instead of materialising them (Eager).
+_WRITE_RECORDS = {
+    label: "UNWIND $rows AS r MERGE (n:Node {id: r.id})"
+           f" ON CREATE SET n:{label} SET n:Record, "
+           + ", ".join(f"n.{key} = r.{key}" for key in RECORD_PROPS)
+    for label in KIND_LABELS}
+
+
+def _create_edges(typ: str) -> str:
+    props = ", ".join(f"{key}: e.{key}" for key in ("owner", *EDGE_PROPS.get(typ, ())))
+    return ("UNWIND $rows AS e MATCH (a:Node {id: e.s}) MATCH (b:Node {id: e.d})"
+            f" CREATE (a)-[:{typ} {{{props}}}]->(b)")
+
+
+_CREATE_EDGES = {typ: _create_edges(typ) for typ in EDGE_TYPES}
+_SAVE_META = "MATCH (m:StoreMeta {key: $key}) SET m += $props"
+_SAVE_CHECKPOINT = "MERGE (c:Checkpoint {peer: $peer}) SET c.cursor = $cursor"
+
+
+def _label(node_id: str) -> str | None:
+    try:
+        return label_of(node_id)
+    except (ValueError, KeyError):
+        return None
+
+
+class _State:
+    """What the store holds for one rid while a chunk is being decided."""
+    __slots__ = ("version", "hash", "pre_live", "pre_kind", "pre_vis", "write")
+
+    def __init__(self, version, hash_, deleted, visibility, kind):
+        self.version = version
+        self.hash = hash_
+        self.pre_live = version is not None and not deleted
+        self.pre_kind, self.pre_vis = kind, visibility
+        self.write: tuple[Prepared, int] | None = None   # the last accepted write and its seq
+
+
+class BatchWriter:
+    """Applies envelopes in the open write transaction ``tx``; call ``finish`` before commit."""
+
+    def __init__(self, tx, *, trusted: bool):
+        self.tx = tx
+        self.trusted = trusted
+        row = tx.run(_LOCK, {"key": META_KEY}).single()
+        if row is None:
+            raise errors.StoreError("the store's meta node is missing")
+        meta = row["meta"]
+        self.seq = self.start_seq = meta["seq"]
+        self.counts = {key: meta.get(key, 0) for key in COUNT_KEYS}
+        self.known: set[str] = set()     # node ids that exist in this transaction
+        self.count_deltas: dict[str, int] = defaultdict(int)
+
+    def run(self, envelopes: Iterable[dict | Prepared]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        source: Iterator = iter(envelopes)
+        while chunk := list(itertools.islice(source, CHUNK)):
+            outcomes.extend(self._chunk(chunk))
+        return outcomes
+
+    def finish(self, checkpoint: tuple[str, str] | None) -> None:
+        """Write the new sequence, the counts and the checkpoint (same transaction)."""
+        props = {}
+        if self.seq != self.start_seq:
+            props["seq"] = self.seq
+        for key, delta in self.count_deltas.items():
+            if delta:
+                props[key] = self.counts[key] + delta
+        if props:
+            self.tx.run(_SAVE_META, {"key": META_KEY, "props": props}).consume()
+        if checkpoint is not None:
+            peer, cursor = checkpoint
+            self.tx.run(_SAVE_CHECKPOINT, {"peer": peer, "cursor": cursor}).consume()
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def _chunk(self, raw: list) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(raw)
+        valid: list[tuple[int, Prepared]] = []
+        for i, item in enumerate(raw):
+            if isinstance(item, Prepared):   # validated and prepared by the caller
+                valid.append((i, item))
+                continue
+            if self.trusted:
+                env = item
+            else:
+                try:
+                    env = load_envelope(item)
+                except errors.ValidationError as exc:
+                    rid = item.get("rid") if isinstance(item, dict) else None
+                    outcomes[i] = Outcome(rid if isinstance(rid, str) else "", REJECTED,
+                                          reason=_reason(exc))
+                    continue
+            valid.append((i, prepare(env)))
+
+        if len(self.known) > _KNOWN_MAX:
+            self.known.clear()
+        states = self._lookup(list(dict.fromkeys(p.rid for _, p in valid)))
+        for i, p in valid:
+            rid, version, digest = p.rid, p.version, p.hash
+            st = states[rid]
+            if st.version is None or version > st.version:
+                status = CREATED if st.version is None else UPDATED
+                self.seq += 1
+                st.version, st.hash, st.write = version, digest, (p, self.seq)
+                outcomes[i] = Outcome(rid, status, version, self.seq)
+            elif version == st.version:
+                if digest == st.hash:
+                    outcomes[i] = Outcome(rid, UNCHANGED, version)
+                else:
+                    outcomes[i] = Outcome(rid, REJECTED, st.version, reason=EQUIVOCATION)
+            else:
+                outcomes[i] = Outcome(rid, STALE, st.version,
+                                      reason=f"stale: version {st.version} is stored")
+        self._write([(rid, st) for rid, st in states.items() if st.write])
+        return outcomes  # type: ignore[return-value]
+
+    def _lookup(self, rids: list[str]) -> dict[str, _State]:
+        states = {rid: _State(None, None, False, None, None) for rid in rids}
+        if rids:
+            for row in self.tx.run(_LOOKUP, {"ids": rids}):
+                rid = row["id"]
+                self.known.add(rid)
+                if row["rec"]:   # else a stub: the node exists, no record yet
+                    states[rid] = _State(row["version"], row["hash"], row["deleted"],
+                                         row["visibility"], row["kind"])
+        return states
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _write(self, writes: list[tuple[str, _State]]) -> None:
+        if not writes:
+            return
+        new_nodes: dict[str | None, dict[str, None]] = defaultdict(dict)
+        records, edges = defaultdict(list), defaultdict(list)
+        for rid, st in writes:
+            p, seq = st.write
+            search = p.search
+            records[LABELS[p.kind]].append({
+                "id": rid, "kind": p.kind, "version": p.version, "hlc": p.hlc,
+                "visibility": p.visibility, "deleted": p.deleted, "seq": seq, "hash": p.hash,
+                "envelope": p.text, "country": p.country, "trl": p.trl, "stage": p.stage,
+                "search_title": search[0] if search else None,
+                "search_body": search[1] if search else None,
+                "search_facets": facets(p.kind, p.visibility, seq) if search else None})
+            self.known.add(rid)
+            seen = set()
+            for src, typ, dst, props in p.edges:
+                # a body may name the same target twice (e.g. a repeated field): one edge
+                if (src, typ, dst) in seen:
+                    continue
+                seen.add((src, typ, dst))
+                row = {"s": src, "d": dst, "owner": rid}
+                if props:
+                    extra = json.loads(props)
+                    if not set(extra) <= set(EDGE_PROPS.get(typ, ())):   # the projection grew
+                        raise ValueError(f"a {typ} edge has unknown properties {sorted(extra)}")
+                    row.update(extra)
+                edges[typ].append(row)
+                for end in (src, dst):
+                    if end not in self.known:
+                        new_nodes[_label(end)][end] = None
+            if st.pre_live:
+                self.count_deltas[count_key(st.pre_kind, st.pre_vis)] -= 1
+            if not p.deleted:
+                self.count_deltas[count_key(p.kind, p.visibility)] += 1
+
+        # Results of writes are not waited for here: the server works on the last statement
+        # while the caller's generator makes the next chunk; an error still surfaces (at the
+        # next statement or at commit) and rolls the whole batch back.
+        tx = self.tx
+        replaced = [rid for rid, st in writes if st.pre_live]
+        if replaced:
+            tx.run(_DROP_OUT, {"ids": replaced})
+            tx.run(_DROP_IN, {"ids": replaced})
+        for label, rows in records.items():
+            tx.run(_WRITE_RECORDS[label], {"rows": rows})
+        for label, ids in new_nodes.items():
+            tx.run(_MERGE_NODES[label], {"ids": list(ids)})
+            self.known.update(ids)
+        for typ, rows in edges.items():
+            tx.run(_CREATE_EDGES[typ], {"rows": rows})
