@@ -1,4 +1,4 @@
-"""The ``jembatan`` command line: init, serve, token, import, export, demo.
+"""The ``jembatan`` command line: init, serve, token, import, export, demo, store copy.
 
 Every command finds its node through ``--dir`` or ``JEMBATAN_HOME``. User errors end with a
 one-line message on stderr and a non-zero exit (2 for bad usage or a bad node directory,
@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from jembatan.network.vocab import VISIBILITIES
 from .import_sources import FORMATS, ImportFailed, format_of
 from .node import ROLES, NodeConfig, NodeError, Tokens, init_node, load_node
 from .settings import from_env
+from .store_copy import StoreArgumentError, redact
 
 
 class _Cli(click.Group):
@@ -32,7 +34,7 @@ class _Cli(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except NodeError as exc:
+        except (NodeError, StoreArgumentError) as exc:
             raise click.UsageError(str(exc), ctx) from None
         except (ImportFailed, JembatanError, OSError) as exc:
             message = getattr(exc, "detail", None) or str(exc)
@@ -270,12 +272,16 @@ def export(home: Path, fmt: str, kind: str | None, output: str) -> None:
 DEMO_MARKER = "demo.json"
 
 
-def _build_demo(home: Path, scale: int) -> NodeConfig:
+def _build_demo(home: Path, scale: int, store_url: str | None) -> NodeConfig:
     from jembatan.network.demo import generate
 
-    cfg = init_node(home, name="Jembatan demo node", country="ID", node_id=None)
+    cfg = init_node(home, name="Jembatan demo node", country="ID", node_id=None,
+                    store=store_url or "sqlite:///node.db")
     store = open_store(cfg.store_url)
     try:
+        if store.last_seq():
+            raise click.ClickException(f"the store {redact(cfg.store_url)} already holds records; "
+                                       "the demo needs an empty one")
         click.echo(f"Generating and importing the demo records (scale {scale})…", err=True)
         outcomes = store.apply(generate(scale, origin=cfg.node_id), all_or_nothing=True)
     finally:
@@ -289,25 +295,34 @@ def _build_demo(home: Path, scale: int) -> NodeConfig:
 @_dir_option(required=False)
 @click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 10_000),
               help="Size of the alliance: 500 records per unit (2000 = 10^6 records).")
+@click.option("--store", "store_url", metavar="URL",
+              help="Store of a new demo node, e.g. neo4j://neo4j:PASSWORD@127.0.0.1:7687 "
+                   "(it must be empty) [a SQLite file in DIR].")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--no-serve", is_flag=True, help="Build the demo node, do not serve it.")
-def demo(home: Path | None, scale: int, host: str, port: int, no_serve: bool) -> None:
+def demo(home: Path | None, scale: int, store_url: str | None, host: str, port: int,
+         no_serve: bool) -> None:
     """A node filled with a generated alliance, served on HOST:PORT.
 
-    DIR defaults to ./var/demo/scale-N; a DIR that already holds the demo is reused.
+    DIR defaults to ./var/demo/scale-N (./var/demo/scale-N-neo4j with a Neo4j --store); a DIR
+    that already holds the demo is reused.
     """
-    home = home or Path("var") / "demo" / f"scale-{scale}"
+    backend = "" if not store_url or store_url.startswith("sqlite:") else "-" + store_url.split(":")[0]
+    home = home or Path("var") / "demo" / f"scale-{scale}{backend}"
     if (home / "node.json").exists():
         if not (home / DEMO_MARKER).exists():
             raise click.UsageError(f"{home} holds a node that is not a finished demo; "
                                    "pass another --dir")
         cfg = load_node(home)
+        if store_url and store_url != cfg.store:
+            raise click.UsageError(f"{home} holds a demo on {redact(cfg.store)}, not on "
+                                   f"{redact(store_url)}; pass another --dir")
         click.echo(f"Reusing the demo node {cfg.node_id} in {cfg.home}", err=True)
     else:
         created = not home.exists()
         try:
-            cfg = _build_demo(home, scale)
+            cfg = _build_demo(home, scale, store_url)
         except BaseException:
             if created:
                 shutil.rmtree(home, ignore_errors=True)
@@ -319,6 +334,58 @@ def demo(home: Path | None, scale: int, host: str, port: int, no_serve: bool) ->
     sys.stdout.flush()
     if not no_serve:
         _serve(cfg, host, port, dev=False)
+
+
+# -- store ----------------------------------------------------------------------------------
+
+@cli.group()
+def store() -> None:
+    """The node's store (SQLite or Neo4j)."""
+
+
+@store.command("copy")
+@click.argument("src")
+@click.argument("dst")
+@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Records per transaction in DST.")
+@click.option("--into-nonempty", is_flag=True,
+              help="Copy into a DST that holds records (to finish an interrupted copy): the higher "
+                   "version wins, the same one is left unchanged. The verification still compares "
+                   "whole stores: a DST with records of its own fails it.")
+def store_copy(src: str, dst: str, batch: int, into_nonempty: bool) -> None:
+    """Copy every record from SRC into DST, then verify both hold the same.
+
+    SRC and DST are store URLs (sqlite:///path/node.db, neo4j://user:pass@host:7687,
+    bolt://…, ?database=NAME) or node directories (standing for their node's store). Every
+    record is copied, tombstones and private records included, in change order, one
+    transaction per --batch records; DST numbers the changes itself. Peer checkpoints are
+    NOT copied: on its new store a node pulls its peers again from the start.
+
+    Then per kind the count and a SHA-256 over the sorted "rid content-hash" lines are
+    computed from both stores and printed; exit 1 if they differ. A DST that is not empty
+    is refused unless --into-nonempty.
+    """
+    from .store_copy import NotEmpty, copy_store, format_report, resolve_pair
+
+    src_url, dst_url = resolve_pair(src, dst)
+    click.echo(f"Copying {redact(src_url)} → {redact(dst_url)}", err=True)
+    with closing(open_store(src_url)) as source, closing(open_store(dst_url)) as target, \
+            click.progressbar(length=max(source.last_seq(), 1), label="Copying", file=sys.stderr) as bar:
+        def progress(position: int, end: int) -> None:
+            bar.length = max(end, 1)
+            bar.update(position - bar.pos)
+
+        try:
+            report = copy_store(source, target, batch=batch, progress=progress,
+                                into_nonempty=into_nonempty)
+        except NotEmpty as exc:
+            raise click.ClickException(f"{redact(dst_url)}: {exc}; nothing was copied. Pass "
+                                       "--into-nonempty to copy into it anyway (see --help).") from None
+    click.echo(format_report(report))
+    if not report.equal:
+        raise click.ClickException("verification failed: the stores differ in "
+                                   + ", ".join(report.differing))
+    click.echo("Verified: both stores hold the same records.")
 
 
 def main() -> None:
