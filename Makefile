@@ -50,7 +50,7 @@ test: install neo4j
 	$(BIN)/pytest -q
 
 # Benchmarks print tables; BENCHMARKS.md records them with the machine's description.
-bench: install
+bench: install neo4j
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 

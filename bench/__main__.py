@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import bench_api, bench_import, bench_store
+from . import bench_api, bench_backends, bench_import, bench_store
 from .common import OUT, machine, table
 
 
@@ -14,25 +14,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--sizes", default="100000,1000000",
                         help="technology counts to import (comma-separated)")
-    parser.add_argument("--only", default="import,store,api")
+    parser.add_argument("--only", default="import,store,api,backends")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     only = set(args.only.split(","))
     OUT.mkdir(parents=True, exist_ok=True)
     parts = [f"Machine: {machine()}\n"]
     print(parts[0], flush=True)
-    rows, nodes = bench_import.run(sizes)
-    if "import" in only:
-        parts.append(table("Import (technologies; parse + validate on every core, one transaction)",
-                           ["technologies", "format", "file", "seconds", "records/s"], rows))
-    largest = nodes[max(nodes)]
-    if "store" in only:
-        parts.append(table("Store latency (SQLite), at the largest size",
-                           ["operation", "records", "p50 ms", "p99 ms", "queries"],
-                           bench_store.run(largest)))
-    if "api" in only:
-        parts.append(table("API read throughput (gunicorn, 2 workers; wrk, 8 connections, 10 s)",
-                           ["request", "requests/s", "vs hello world"], bench_api.run(nodes[min(nodes)])))
+    if "backends" in only:
+        parts.append(table("SQLite vs Neo4j on the same data (store called in-process)",
+                           ["technologies", "operation", "SQLite", "Neo4j", "Neo4j / SQLite"],
+                           bench_backends.run(sizes)))
+    if only & {"import", "store", "api"}:
+        rows, nodes = bench_import.run(sizes)
+        if "import" in only:
+            parts.append(table("Import (technologies; parse + validate on every core, one transaction)",
+                               ["technologies", "format", "file", "seconds", "records/s"], rows))
+        if "store" in only:
+            parts.append(table("Store latency (SQLite), at the largest size",
+                               ["operation", "records", "p50 ms", "p99 ms", "queries"],
+                               bench_store.run(nodes[max(nodes)])))
+        if "api" in only:
+            parts.append(table("API read throughput (gunicorn, 2 workers; wrk, 8 connections, 10 s)",
+                               ["request", "requests/s", "vs hello world"],
+                               bench_api.run(nodes[min(nodes)])))
     text = "\n".join(parts)
     (OUT / "results.md").write_text(text, encoding="utf-8")
     print(text)
