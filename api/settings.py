@@ -9,7 +9,8 @@ from typing import Any
 
 SETTINGS: dict[str, tuple[Any, str]] = {
     "JEMBATAN_HOME": (None, "The node directory (made by `jembatan init`); replaces `--dir`."),
-    "JEMBATAN_STORE": (None, "Store URL overriding the node's own, e.g. `sqlite:///srv/node.db`."),
+    "JEMBATAN_STORE": (None, "Store URL overriding the node's own: `sqlite:///srv/node.db`, or "
+                       "`neo4j://USER:PASSWORD@HOST:7687` / `bolt://…` (`?database=NAME`)."),
     "JEMBATAN_MAX_BODY_BYTES": (1_048_576, "Largest request body accepted (bytes); larger gets 413."),
     "JEMBATAN_PAGE_SIZE": (50, "Default page size of list and search endpoints (max 500)."),
     "JEMBATAN_WORKERS": (None, "gunicorn worker processes for `jembatan serve` (default: 2 × cores + 1)."),

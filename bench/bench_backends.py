@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jembatan.graph import open_store
 from jembatan.graph.prepare import prepare
-from jembatan.graph.store import LOCAL, PUBLIC, RecordQuery
+from jembatan.graph.store import LOCAL, RecordQuery
 from jembatan.network import demo
 
 from .common import OUT, percentiles
@@ -33,7 +33,9 @@ def _measure(fn, args) -> dict:
         start = time.perf_counter()
         fn(a)
         samples.append(time.perf_counter() - start)
-    return percentiles(samples)
+    result = percentiles(samples)
+    print(f"    p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms", flush=True)
+    return result
 
 
 def _workload(store, rng: random.Random) -> dict[str, dict]:
@@ -58,14 +60,14 @@ def _workload(store, rng: random.Random) -> dict[str, dict]:
              "năng lượng", "sensor"]
     search_q = RecordQuery(kinds=("technology",), limit=20)
     return {
-        "get": _measure(lambda rid: store.get(rid, PUBLIC), [rng.choice(rids) for _ in range(QUERIES * 4)]),
+        "get": _measure(lambda rid: store.get(rid, LOCAL), [rng.choice(rids) for _ in range(QUERIES * 4)]),
         "list, first page": _measure(store.list, [rng.choice(filters) for _ in range(QUERIES)]),
         "list, cursor page": _measure(store.list, [rng.choice(pages) for _ in range(QUERIES)]),
         "search": _measure(lambda w: store.search(w, search_q), [rng.choice(words) for _ in range(QUERIES)]),
         "2-hop neighbourhood (institution)": _measure(
-            lambda rid: store.neighbours(rid, 2, PUBLIC, 500), [rng.choice(owners) for _ in range(QUERIES)]),
+            lambda rid: store.neighbours(rid, 2, LOCAL, 500), [rng.choice(owners) for _ in range(QUERIES)]),
         "2-hop neighbourhood (technology)": _measure(
-            lambda rid: store.neighbours(rid, 2, PUBLIC, 500), [rng.choice(rids) for _ in range(QUERIES)]),
+            lambda rid: store.neighbours(rid, 2, LOCAL, 500), [rng.choice(rids) for _ in range(QUERIES)]),
     }
 
 

@@ -76,7 +76,9 @@ def conditions(q: RecordQuery, alias: str = "r") -> tuple[list[str], dict] | Non
         params["country"] = q.country
         where.append(parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})")
     if q.field is not None:
-        where.append(f"EXISTS {{ MATCH ({r})-[:IN_FIELD]->(:Node {{id: $field}}) }}")
+        # expand from the record (a handful of fields), never from the field's hub of
+        # thousands: a property predicate on the far end keeps the planner on this side
+        where.append(f"EXISTS {{ MATCH ({r})-[:IN_FIELD]->(f) WHERE f.id = $field }}")
         params["field"] = f"field:{q.field}"
     if q.trl_min is not None:
         where.append(f"{r}.trl >= $trl_min")
