@@ -12,23 +12,14 @@ import sqlite3
 from collections import defaultdict
 from typing import Iterable, Iterator
 
-from jembatan.network import errors
-from jembatan.network.envelope import load_envelope
 
 from . import textindex
-from .prepare import Prepared, prepare
-from .store import CREATED, REJECTED, STALE, UNCHANGED, UPDATED, Outcome
+from .prepare import Prepared
+from .rules import decide, prepare_chunk
+from .store import Outcome
 
 CHUNK = 1000
 _NID_CACHE_MAX = 200_000
-EQUIVOCATION = "equivocation: same version, different content"
-
-
-def _reason(exc: errors.ValidationError) -> str:
-    details = "; ".join(f"{e['field']}: {e['detail']}" for e in exc.errors or ())
-    return f"invalid: {details}" if details else f"invalid: {exc.detail}"
-
-
 class _State:
     """What the store holds for one rid while a chunk is being decided."""
     __slots__ = ("nid", "version", "hash", "pre_live", "pre_kind", "pre_vis", "write")
@@ -64,43 +55,11 @@ class BatchWriter:
     # -- deciding -------------------------------------------------------------------------
 
     def _chunk(self, raw: list) -> list[Outcome]:
-        outcomes: list[Outcome | None] = [None] * len(raw)
-        valid: list[tuple[int, Prepared]] = []
-        for i, item in enumerate(raw):
-            if isinstance(item, Prepared):   # validated and prepared by the caller
-                valid.append((i, item))
-                continue
-            if self.trusted:
-                env = item
-            else:
-                try:
-                    env = load_envelope(item)
-                except errors.ValidationError as exc:
-                    rid = item.get("rid") if isinstance(item, dict) else None
-                    outcomes[i] = Outcome(rid if isinstance(rid, str) else "", REJECTED,
-                                          reason=_reason(exc))
-                    continue
-            valid.append((i, prepare(env)))
-
+        outcomes, valid = prepare_chunk(raw, self.trusted)
         if len(self.nids) > _NID_CACHE_MAX:
             self.nids.clear()
         states = self._lookup(list(dict.fromkeys(p.rid for _, p in valid)))
-        for i, p in valid:
-            rid, version, digest = p.rid, p.version, p.hash
-            st = states[rid]
-            if st.version is None or version > st.version:
-                status = CREATED if st.version is None else UPDATED
-                self.seq += 1
-                st.version, st.hash, st.write = version, digest, (p, self.seq)
-                outcomes[i] = Outcome(rid, status, version, self.seq)
-            elif version == st.version:
-                if digest == st.hash:
-                    outcomes[i] = Outcome(rid, UNCHANGED, version)
-                else:
-                    outcomes[i] = Outcome(rid, REJECTED, st.version, reason=EQUIVOCATION)
-            else:
-                outcomes[i] = Outcome(rid, STALE, st.version,
-                                      reason=f"stale: version {st.version} is stored")
+        self.seq = decide(valid, states, outcomes, self.seq)
         self._write([(rid, st) for rid, st in states.items() if st.write])
         return outcomes  # type: ignore[return-value]
 

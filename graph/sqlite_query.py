@@ -11,7 +11,6 @@ edge index (then sorts its few rows); a field filter reads the field's edges in 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sqlite3
 
 from .cursor import CursorCodec
