@@ -7,6 +7,8 @@ while streaming, which aborts the whole import.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import csv
 import io
 import json
@@ -55,7 +57,7 @@ def _problems_text(problems: list[dict[str, str]]) -> str:
     return "; ".join(f"{p['field']}: {p['detail']}" for p in problems)
 
 
-class Source:
+class Source(ABC):
     fmt = ""
     header: tuple[str, ...] | None = None
 
@@ -64,11 +66,14 @@ class Source:
         self.total = path.stat().st_size   # progress units: bytes, or rows for XLSX
         self.position = 0
 
+    @abstractmethod
     def rows(self) -> Iterator[tuple[int, Any]]:
-        raise NotImplementedError
+        """``(row number, payload)`` for every row; a payload that is a dict holds the
+        reader's own ``errors`` for that row."""
 
+    @abstractmethod
     def write_rejects(self, target: Path, rejected: dict[int, list[dict[str, str]]]) -> None:
-        raise NotImplementedError
+        """Write the rejected rows, each with its reasons, in the source's own format."""
 
 
 class JsonLines(Source):
@@ -102,8 +107,9 @@ class JsonLines(Source):
 class _Table(Source):
     """Common to CSV and XLSX: a header row, then one record per row."""
 
+    @abstractmethod
     def _raw_rows(self) -> Iterator[list[str]]:
-        raise NotImplementedError
+        """The cells of each row after the header."""
 
     def check_header(self, names: list[str], kind: str | None) -> None:
         while names and not names[-1]:

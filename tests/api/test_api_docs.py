@@ -5,7 +5,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 from apikit import PLURALS
 
 import jembatan.api
@@ -76,8 +75,8 @@ def test_nothing_is_created_before_first_use(node_home):
 
 def test_docs_assets_are_served_by_the_node(node):
     vendor = Path(jembatan.api.__file__).parent / "static" / "vendor" / "swagger-ui"
-    if not (vendor / "swagger-ui-bundle.js").exists():
-        pytest.skip("Swagger UI assets not installed (api/static/vendor/swagger-ui from npm)")
+    assert (vendor / "swagger-ui-bundle.js").exists(), \
+        "Swagger UI assets missing: `make install` copies them from npm into api/static/vendor"
     page = node.client.get("/api/docs").get_data(as_text=True)
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page):
         resp = node.client.get(asset)
