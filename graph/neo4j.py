@@ -45,7 +45,7 @@ from .neo4j_apply import BatchWriter
 from .neo4j_schema import META_KEY, count_key, setup
 from .prepare import Prepared
 from .store import (LOCAL, PUBLIC, REJECTED, BatchRejected, Outcome, Page, RecordQuery,
-                    StoredRecord, Subgraph)
+                    StoredRecord, Subgraph, iter_feed)
 
 log = logging.getLogger(__name__)
 
@@ -283,15 +283,7 @@ class Neo4jStore:
                 for kind in KINDS}
 
     def iter_all(self, scope: frozenset[str] = LOCAL) -> Iterator[StoredRecord]:
-        """Pages of the changes feed: no transaction stays open between items, so the caller
-        may write to the store while iterating (records it updates come again, later)."""
-        since = 0
-        while True:
-            page = self.changes(since, 1000, scope)
-            yield from page
-            if len(page) < 1000:
-                return
-            since = page[-1].seq
+        return iter_feed(self, scope)
 
     @_translated
     def neighbours(self, rid: str, depth: int = 1, scope: frozenset[str] = PUBLIC,

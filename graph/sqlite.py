@@ -26,7 +26,7 @@ from .filters import check_changes_limit, check_query, check_scope, check_search
 from .sqlite_apply import BatchWriter, save_checkpoint
 from .sqlite_schema import configure, setup
 from .store import (LOCAL, PUBLIC, REJECTED, BatchRejected, Outcome, Page, RecordQuery,
-                    StoredRecord, Subgraph)
+                    StoredRecord, Subgraph, iter_feed)
 
 log = logging.getLogger(__name__)
 
@@ -223,15 +223,7 @@ class SqliteStore:
         return out
 
     def iter_all(self, scope: frozenset[str] = LOCAL) -> Iterator[StoredRecord]:
-        """Pages of the changes feed: no statement stays open between items, so the caller
-        may write to the store while iterating (records it updates come again, later)."""
-        since = 0
-        while True:
-            page = self.changes(since, 1000, scope)
-            yield from page
-            if len(page) < 1000:
-                return
-            since = page[-1].seq
+        return iter_feed(self, scope)
 
     @_translated
     def neighbours(self, rid: str, depth: int = 1, scope: frozenset[str] = PUBLIC,

@@ -169,6 +169,19 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def iter_feed(store: Store, scope: frozenset[str] = LOCAL, page: int = 1000) -> Iterator[StoredRecord]:
+    """Every record in seq order, read as pages of the changes feed: nothing stays open
+    between items, so the caller may write to the store while iterating (records it
+    updates come again, later). Backends implement ``iter_all`` with it."""
+    since = 0
+    while True:
+        records = store.changes(since, page, scope)
+        yield from records
+        if len(records) < page:
+            return
+        since = records[-1].seq
+
+
 class BatchRejected(Exception):
     """An all-or-nothing batch had rejected records; nothing was written."""
 

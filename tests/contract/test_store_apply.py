@@ -1,5 +1,6 @@
 """apply: outcomes, atomicity, the change sequence, checkpoints, durability across reopen."""
 import json
+import threading
 
 import pytest
 
@@ -208,3 +209,26 @@ def test_a_bad_checkpoint_is_refused_before_anything_is_written(store, rec, bad)
     with pytest.raises(errors.ValidationError):
         store.apply([rec.institution()], checkpoint=bad)
     assert store.last_seq() == 0
+
+
+def test_threads_share_a_store(store, rec):
+    owner = rec.institution()
+    store.apply([owner])
+    failures = []
+
+    def work(n):
+        try:
+            for i in range(10):
+                store.apply([rec.technology(f"T{n}-{i}", owner=owner["rid"])])
+                store.list(RecordQuery(limit=5))
+        except Exception as exc:   # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert store.counts()["technology"] == 40
+    assert [c.seq for c in store.changes(0)] == list(range(1, 42))   # no gap, no duplicate

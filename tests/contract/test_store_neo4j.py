@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
@@ -181,29 +180,6 @@ def test_a_tokenizer_change_retokenises(url, neo, neo4j_admin, rec):
         assert s.search("stale", RecordQuery()).items == []
     finally:
         s.close()
-
-
-def test_threads_share_a_store(neo, rec):
-    owner = rec.institution()
-    neo.apply([owner])
-    failures = []
-
-    def work(n):
-        try:
-            for i in range(10):
-                neo.apply([rec.technology(f"T{n}-{i}", owner=owner["rid"])])
-                neo.list(RecordQuery(limit=5))
-        except Exception as exc:   # pragma: no cover - reported below
-            failures.append(exc)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert failures == []
-    assert neo.counts()["technology"] == 40
-    assert [c.seq for c in neo.changes(0)] == list(range(1, 42))   # no gap, no duplicate
 
 
 def test_apply_inside_apply_is_refused_and_the_outer_batch_survives(neo, rec):

@@ -5,7 +5,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
@@ -120,31 +119,6 @@ def test_open_store_urls(path):
     s.close()
     with pytest.raises(ValueError):
         open_store("postgres://localhost/x")
-
-
-def test_threads_share_a_store(sq, rec):
-    r = rec
-    owner = r.institution()
-    sq.apply([owner])
-    failures = []
-
-    def work(n):
-        try:
-            for i in range(20):
-                sq.apply([r.technology(f"T{n}-{i}", owner=owner["rid"])])
-                sq.list(RecordQuery(limit=5))
-        except Exception as exc:   # pragma: no cover - reported below
-            failures.append(exc)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert failures == []
-    assert sq.counts()["technology"] == 80
-    seqs = [c.seq for c in sq.changes(0)]
-    assert seqs == list(range(1, 82))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
