@@ -18,24 +18,13 @@ from jembatan.graph.prepare import prepare
 from jembatan.graph.store import LOCAL, RecordQuery
 from jembatan.network import demo
 
-from .common import OUT, percentiles
+from .common import OUT, measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from neo4j_server import Neo4jServer  # noqa: E402
 
 QUERIES = 500
 HEAP, PAGECACHE = "4g", "6g"
-
-
-def _measure(fn, args) -> dict:
-    samples = []
-    for a in args:
-        start = time.perf_counter()
-        fn(a)
-        samples.append(time.perf_counter() - start)
-    result = percentiles(samples)
-    print(f"    p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms", flush=True)
-    return result
 
 
 def _workload(store, rng: random.Random) -> dict[str, dict]:
@@ -60,13 +49,13 @@ def _workload(store, rng: random.Random) -> dict[str, dict]:
              "năng lượng", "sensor"]
     search_q = RecordQuery(kinds=("technology",), limit=20)
     return {
-        "get": _measure(lambda rid: store.get(rid, LOCAL), [rng.choice(rids) for _ in range(QUERIES * 4)]),
-        "list, first page": _measure(store.list, [rng.choice(filters) for _ in range(QUERIES)]),
-        "list, cursor page": _measure(store.list, [rng.choice(pages) for _ in range(QUERIES)]),
-        "search": _measure(lambda w: store.search(w, search_q), [rng.choice(words) for _ in range(QUERIES)]),
-        "2-hop neighbourhood (institution)": _measure(
+        "get": measure(lambda rid: store.get(rid, LOCAL), [rng.choice(rids) for _ in range(QUERIES * 4)]),
+        "list, first page": measure(store.list, [rng.choice(filters) for _ in range(QUERIES)]),
+        "list, cursor page": measure(store.list, [rng.choice(pages) for _ in range(QUERIES)]),
+        "search": measure(lambda w: store.search(w, search_q), [rng.choice(words) for _ in range(QUERIES)]),
+        "2-hop neighbourhood (institution)": measure(
             lambda rid: store.neighbours(rid, 2, LOCAL, 500), [rng.choice(owners) for _ in range(QUERIES)]),
-        "2-hop neighbourhood (technology)": _measure(
+        "2-hop neighbourhood (technology)": measure(
             lambda rid: store.neighbours(rid, 2, LOCAL, 500), [rng.choice(rids) for _ in range(QUERIES)]),
     }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,18 +11,9 @@ from jembatan.api.node import load_node
 from jembatan.graph import open_store
 from jembatan.graph.store import LOCAL, PUBLIC, RecordQuery
 
-from .common import percentiles
+from .common import measure
 
 QUERIES = 1000
-
-
-def _measure(fn, args) -> dict:
-    samples = []
-    for a in args:
-        start = time.perf_counter()
-        fn(a)
-        samples.append(time.perf_counter() - start)
-    return percentiles(samples)
 
 
 def _terms(store, rng: random.Random) -> dict[str, list[str]]:
@@ -56,13 +46,13 @@ def run(home: Path) -> list[list]:
     rids += [rec.rid for i, rec in enumerate(store.changes(rng.randrange(total // 2), 500)) if i % 2 == 0]
     rows = []
     gets = [rng.choice(rids) for _ in range(QUERIES * 5)]
-    rows.append(["get by rid", _measure(lambda rid: store.get(rid, PUBLIC), gets)])
+    rows.append(["get by rid", measure(lambda rid: store.get(rid, PUBLIC), gets)])
     filters = [RecordQuery(kinds=("technology",), limit=20),
                RecordQuery(kinds=("technology",), country="TH", limit=20),
                RecordQuery(kinds=("technology",), field="energy_storage", trl_min=5, limit=20),
                RecordQuery(kinds=("technology",), stage="negotiating", limit=20)]
     rows.append(["list, first page (4 filter sets)",
-                 _measure(lambda q: store.list(q), [rng.choice(filters) for _ in range(QUERIES)])])
+                 measure(lambda q: store.list(q), [rng.choice(filters) for _ in range(QUERIES)])])
     cursors = []
     for q in filters:
         page = store.list(q)
@@ -71,10 +61,10 @@ def run(home: Path) -> list[list]:
                 cursors.append(replace(q, cursor=page.next_cursor))
                 page = store.list(cursors[-1])
     rows.append(["list, following pages (cursor)",
-                 _measure(lambda q: store.list(q), [rng.choice(cursors) for _ in range(QUERIES)])])
+                 measure(lambda q: store.list(q), [rng.choice(cursors) for _ in range(QUERIES)])])
     for lang, words in _terms(store, rng).items():
         q = RecordQuery(kinds=("technology",), limit=20)
         rows.append([f"search {lang}",
-                     _measure(lambda w: store.search(w, q), [rng.choice(words) for _ in range(QUERIES // 2)])])
+                     measure(lambda w: store.search(w, q), [rng.choice(words) for _ in range(QUERIES // 2)])])
     store.close()
     return [[name, f"{total:,}", round(p["p50_ms"], 2), round(p["p99_ms"], 2), p["n"]] for name, p in rows]

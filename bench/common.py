@@ -35,6 +35,18 @@ def percentiles(samples_s: list[float]) -> dict[str, float]:
     return {"p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000, "n": len(ordered)}
 
 
+def measure(fn, args) -> dict[str, float]:
+    """Call ``fn`` on each argument; p50 and p99 of the calls, printed and returned."""
+    samples = []
+    for a in args:
+        start = time.perf_counter()
+        fn(a)
+        samples.append(time.perf_counter() - start)
+    result = percentiles(samples)
+    print(f"    p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms", flush=True)
+    return result
+
+
 @contextmanager
 def timed():
     box = {}
