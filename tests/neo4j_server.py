@@ -97,12 +97,12 @@ class Neo4jServer:
     user = "neo4j"
 
     def __init__(self, home: Path, *, heap: str = DEFAULT_HEAP, pagecache: str = DEFAULT_PAGECACHE,
-                 extra_config: dict[str, str] | None = None) -> None:
+                 extra_config: dict[str, str] | None = None, password: str | None = None) -> None:
         self.home = Path(home).resolve()
         self.heap = heap
         self.pagecache = pagecache
         self.extra_config = dict(extra_config or {})
-        self.password = secrets.token_urlsafe(24)
+        self.password = password or secrets.token_urlsafe(24)
         self.port = 0
         self.startup_seconds: float | None = None
         self._proc: subprocess.Popen | None = None

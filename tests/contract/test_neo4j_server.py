@@ -134,3 +134,13 @@ def test_fulltext_analyzers_for_chinese_and_thai(driver, analyzer, text, found, 
     finally:
         run(f"MATCH (n:{label}) DELETE n")
         run(f"DROP INDEX {index} IF EXISTS")
+
+
+def test_a_password_that_looks_like_an_option_is_set_and_accepted(tmp_path):
+    # Generated passwords are URL-safe base64 and may begin with "-"; setting one must not be
+    # read as a command-line option by the admin tool.
+    from neo4j_server import Neo4jServer
+
+    with Neo4jServer(tmp_path / "neo4j", heap="256m", pagecache="64m", password="-h--x" + uuid.uuid4().hex) as server:
+        with neo4j.GraphDatabase.driver(server.uri, auth=(server.user, server.password)) as drv:
+            assert drv.execute_query("RETURN 1 AS one", database_="neo4j").records[0]["one"] == 1

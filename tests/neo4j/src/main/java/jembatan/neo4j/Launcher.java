@@ -38,7 +38,8 @@ public final class Launcher {
         }
 
         // Same as `neo4j-admin dbms set-initial-password`, in this JVM (one JVM start, not two).
-        int rc = AdminTool.execute(new ExecutionContext(home, conf), "dbms", "set-initial-password", password);
+        // "--" ends the options: a generated password may begin with "-".
+        int rc = AdminTool.execute(new ExecutionContext(home, conf), "dbms", "set-initial-password", "--", password);
         if (rc != 0) {
             System.err.println("setting the initial password failed: exit code " + rc);
             System.exit(rc);
