@@ -7,20 +7,20 @@ its tokens, every term is required, and a one-character continuous-script term i
 The Lucene query is built from our own token list — every token quoted or escaped — and
 passed as a parameter; no user text is ever Cypher or Lucene syntax.
 
-Ranking: Lucene's BM25, a title match weighted ``TITLE_WEIGHT`` times a match elsewhere,
-then the newest change first. Scope and kind narrow inside Lucene (``search_facets``
-tokens, weight 0 so they never change a score); other filters are checked in Cypher.
+Ranking is ``textindex``'s (title and body points per term, then newest), the same on every
+backend: Lucene finds the matches, Cypher scores each by looking for the term's tokens in
+the stored token strings. Scope and kind narrow inside Lucene (``search_facets`` tokens);
+other filters are checked in Cypher.
 
 Ranking every match is what makes a common word slow, so matches are ranked in *windows*,
-and a window is always ranked whole (Lucene's order among equal scores is not stable from
-one query to the next, so a window is never cut by rank). A search with fewer than
+and a window is always ranked whole (Lucene's choice among equal scores is not stable from
+one query to the next, so a window is never cut by Lucene's rank). A search with fewer than
 ``WINDOW`` matches — nearly every search — is one window: plain relevance. A search with
 more is ranked seq bucket by seq bucket (``neo4j_schema.BUCKET`` records of the change
 sequence each, a facet token of every record), newest bucket first: relevance among recent
 records first, like the SQLite store's windows, and a page never costs more than ranking
 one bucket's matches. The cursor carries the window (-1: the single window, else the
-bucket) and the keyset (score, seq) inside it, signed like every cursor; scores depend on
-corpus statistics, so a page boundary is exact while the index does not change.
+bucket) and the keyset (score, seq) inside it, signed like every cursor.
 """
 from __future__ import annotations
 
@@ -32,12 +32,11 @@ from .filters import query_fingerprint
 from .neo4j_query import conditions, party_condition, record
 from .neo4j_schema import SEARCH_INDEX
 from .store import Page, RecordQuery
-from .textindex import Term, query_terms
+from .textindex import BODY_POINTS, TITLE_POINTS, Term, needle, query_terms
 
 WINDOW = 2000
-TITLE_WEIGHT, BODY_WEIGHT = 4, 1
 #: cursor position: window (ALL or a seq bucket), started (0/1), score, seq
-_SHAPE = (int, int, float, int)
+_SHAPE = (int, int, int, int)
 _SPECIAL = frozenset('+-&|!(){}[]^"~*?:\\/')
 
 
@@ -68,8 +67,7 @@ def lucene_query(terms: list[Term], visibilities: list[str], kinds: list[str]) -
         else:
             target = f"(+{_phrase(toks[:-1])} +{_escape(toks[-1])}*)"
             verify.append(" " + " ".join(toks))
-        clauses.append(f"+((search_title:{target})^{TITLE_WEIGHT}"
-                       f" (search_body:{target})^{BODY_WEIGHT})")
+        clauses.append(f"+(search_title:{target} search_body:{target})")
     clauses.append("+(search_facets:(" + " ".join(f"v_{v}" for v in visibilities) + "))^0")
     if kinds:
         clauses.append("+(search_facets:(" + " ".join(f"k_{k}" for k in kinds) + "))^0")
@@ -79,10 +77,13 @@ def lucene_query(terms: list[Term], visibilities: list[str], kinds: list[str]) -
 _WINDOW_QUERY = """
 CALL db.index.fulltext.queryNodes('{index}', $lucene, {{limit: $window}})
 YIELD node, score
-WITH collect([node, score]) AS hits
+WITH collect(node) AS hits
 CALL (hits) {{
-  UNWIND hits AS hit
-  WITH hit[0] AS r, hit[1] AS score
+  UNWIND hits AS r
+  WITH r, reduce(s = 0, t IN $needles |
+         s + CASE WHEN (' ' + coalesce(r.search_title, '') + ' ') CONTAINS t THEN {title} ELSE 0 END
+           + CASE WHEN (' ' + coalesce(r.search_body, '') + ' ') CONTAINS t THEN {body} ELSE 0 END
+       ) AS score
   WHERE {where}
   WITH r, score ORDER BY score DESC, r.seq DESC LIMIT $n
   RETURN collect({{score: score, seq: r.seq, envelope: r.envelope, hash: r.hash}}) AS page
@@ -115,7 +116,8 @@ class _Search:
         if after is not None:
             where.append("(score < $score OR (score = $score AND r.seq < $seq))")
             params.update(score=after[0], seq=after[1])
-        cypher = _WINDOW_QUERY.format(index=SEARCH_INDEX, where=" AND ".join(where))
+        cypher = _WINDOW_QUERY.format(index=SEARCH_INDEX, where=" AND ".join(where),
+                                      title=TITLE_POINTS, body=BODY_POINTS)
         [row] = self.read(cypher, params)
         page = sorted(row["page"], key=lambda p: (-p["score"], -p["seq"]))
         return row["total"], page
@@ -127,7 +129,7 @@ class _Search:
 
 
 def search_page(read, codec: CursorCodec, text: str, q: RecordQuery) -> Page:
-    """Best match first (BM25, title weighted), then newest; see the module for windows."""
+    """Best match first (``textindex`` points), then newest; see the module for windows."""
     fp = query_fingerprint("search", q, text)
     state = codec.decode(q.cursor, fp, _SHAPE) if q.cursor is not None else None
     terms = query_terms(text)
@@ -146,6 +148,7 @@ def search_page(read, codec: CursorCodec, text: str, q: RecordQuery) -> Page:
     if q.party is not None:
         where.append(party_condition())
         params["party"] = q.party
+    params["needles"] = [needle(t) for t in dict.fromkeys(terms)]
     s = _Search(read, lucene, where, params)
     items, need = [], q.limit
     if state is None:
@@ -166,7 +169,7 @@ def search_page(read, codec: CursorCodec, text: str, q: RecordQuery) -> Page:
         if need == 0:
             # the page is full; only say "more" if an older bucket really has a match
             if rows:
-                return Page(items, codec.encode([window, 0, 0.0, 0], fp))
+                return Page(items, codec.encode([window, 0, 0, 0], fp))
         else:
             items += [record(row) for row in rows[:need]]
             if len(rows) > need:

@@ -170,6 +170,18 @@ class Term:
     prefix: bool = False
 
 
+def needle(term: Term) -> str:
+    """The term as a substring of a space-padded token string: " a b " (" a b" for a prefix)."""
+    return " " + " ".join(term.tokens) + ("" if term.prefix else " ")
+
+
+#: Search relevance, the same on every backend: for each distinct query term, TITLE_POINTS
+#: when it is in the record's title and BODY_POINTS when it is elsewhere in the record; then
+#: the newest change first. It depends on the record alone (no corpus statistics), so every
+#: backend returns the same order and a cursor's page boundary never moves.
+TITLE_POINTS, BODY_POINTS = 2, 1
+
+
 def query_terms(text: str) -> list[Term]:
     """Cut a search text into terms (whitespace-separated, every term required).
 

@@ -166,3 +166,36 @@ def test_overlong_query_is_refused(store):
     with pytest.raises(errors.ValidationError) as exc:
         store.search("电池" * 300, RecordQuery())
     assert exc.value.errors[0]["field"] == "q"
+
+
+def reference_score(terms, envelope) -> int:
+    """The documented ranking, computed from the record's own texts (textindex.TITLE_POINTS…)."""
+    from jembatan.graph import textindex as ti
+
+    title, body = (f" {text} " for text in ti.record_texts(envelope))
+    return sum((ti.TITLE_POINTS if ti.needle(t) in title else 0) + (ti.BODY_POINTS if ti.needle(t) in body else 0)
+               for t in dict.fromkeys(terms))
+
+
+@pytest.mark.parametrize("text", ["solar", "solar dryer", "dryer solar", "pump", "太阳", "太阳能 干燥",
+                                  "panel solar", "干", "heat pump solar"])
+def test_order_is_points_then_newest(store, rec, text):
+    from jembatan.graph import textindex as ti
+
+    owner = rec.institution()
+    words = [{"en": "Solar dryer"}, {"en": "Solar panel"}, {"zh-Hans": "太阳能干燥机", "en": "Dryer"},
+             {"en": "Heat pump"}, {"en": "Pump for solar panel cleaning"}, {"zh-Hans": "太阳能热泵"}]
+    summaries = [{"en": "Dryer driven by a solar heat pump"}, {"zh-Hans": "太阳能 干燥 热泵"}, None,
+                 {"en": "Solar dryer"}]
+    techs = [rec.technology(words[i % len(words)], owner=owner["rid"],
+                            **({"summary": s} if (s := summaries[i % len(summaries)]) else {}))
+             for i in range(24)]
+    store.apply([owner] + techs)
+    terms = ti.query_terms(text)
+    seq = {r.rid: r.seq for r in store.changes(0, 100, LOCAL)}
+    # every term is required, in the title or elsewhere
+    matching = [t for t in techs if all(reference_score([term], t) for term in terms)]
+    expected = sorted(matching, key=lambda t: (-reference_score(terms, t), -seq[t["rid"]]))
+    assert len({reference_score(terms, t) for t in matching}) > 1 or len(terms) == 1
+    assert found(store, text, kinds=("technology",)) == [t["rid"] for t in expected]
+    assert expected, text
