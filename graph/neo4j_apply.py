@@ -30,14 +30,17 @@ _KNOWN_MAX = 200_000
 
 _LOCK = ("MATCH (m:StoreMeta {key: $key}) SET m.writes = m.writes + 1"
          " RETURN m {.*} AS meta")
-_LOOKUP = ("UNWIND $ids AS id MATCH (n:Node {id: id})"
-           " RETURN id, n:Record AS rec, n.version AS version, n.hash AS hash,"
+# Every lookup by id names its index: plans are cached, and one made while the database was
+# still empty (or before a long transaction's writes were counted) scans the whole index.
+_SEEK = " USING INDEX SEEK {0}:Node(id)"
+_LOOKUP = ("UNWIND $ids AS x MATCH (n:Node {id: x})" + _SEEK.format("n") +
+           " RETURN x AS id, n:Record AS rec, n.version AS version, n.hash AS hash,"
            " n.deleted AS deleted, n.visibility AS visibility, n.kind AS kind")
 # a record's own edges: the owned type groups on each side, checked by owner
-_DROP_OUT = (f"UNWIND $ids AS id MATCH (:Node {{id: id}})-[e:{'|'.join(OWN_OUT)}]->()"
-             " WHERE e.owner = id DELETE e")
-_DROP_IN = (f"UNWIND $ids AS id MATCH (:Node {{id: id}})<-[e:{'|'.join(OWN_IN)}]-()"
-            " WHERE e.owner = id DELETE e")
+_DROP_OUT = (f"UNWIND $ids AS x MATCH (n:Node {{id: x}})-[e:{'|'.join(OWN_OUT)}]->()"
+             + _SEEK.format("n") + " WHERE e.owner = x DELETE e")
+_DROP_IN = (f"UNWIND $ids AS x MATCH (n:Node {{id: x}})<-[e:{'|'.join(OWN_IN)}]-()"
+            + _SEEK.format("n") + " WHERE e.owner = x DELETE e")
 _MERGE_NODES = {label: "UNWIND $ids AS id MERGE (n:Node {id: id})"
                        f" ON CREATE SET n:{label}" for label in NODE_LABELS}
 _MERGE_NODES[None] = "UNWIND $ids AS id MERGE (n:Node {id: id})"   # an id of no known kind
@@ -52,7 +55,8 @@ _WRITE_RECORDS = {
 
 def _create_edges(typ: str) -> str:
     props = ", ".join(f"{key}: e.{key}" for key in ("owner", *EDGE_PROPS.get(typ, ())))
-    return ("UNWIND $rows AS e MATCH (a:Node {id: e.s}) MATCH (b:Node {id: e.d})"
+    return ("UNWIND $rows AS e MATCH (a:Node {id: e.s})" + _SEEK.format("a")
+            + " MATCH (b:Node {id: e.d})" + _SEEK.format("b") +
             f" CREATE (a)-[:{typ} {{{props}}}]->(b)")
 
 
@@ -151,7 +155,7 @@ class BatchWriter:
             records[LABELS[p.kind]].append({
                 "id": rid, "kind": p.kind, "version": p.version, "hlc": p.hlc,
                 "visibility": p.visibility, "deleted": p.deleted, "seq": seq, "hash": p.hash,
-                "envelope": p.text, "country": p.country, "trl": p.trl, "stage": p.stage,
+                "envelope": p.text, "country": p.country, "trl": p.trl, "stage": p.stage, "props": p.props,
                 "search_title": search[0] if search else None,
                 "search_body": search[1] if search else None,
                 "search_facets": facets(p.kind, p.visibility, seq) if search else None})

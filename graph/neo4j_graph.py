@@ -14,40 +14,51 @@ from jembatan.network import errors
 from jembatan.network.vocab import VISIBILITIES
 
 from .neo4j_schema import EDGE_PROPS
-from .projection import label_of, node_props
+from .projection import label_of
 from .sqlite_graph import _check
 from .store import GraphEdge, GraphNode, Subgraph
 
 _VISIBLE = "(NOT b:Record OR b.deleted OR b.visibility IN $scope)"
-# One hop from the frontier, outgoing edges first (the SQLite store's order). DISTINCT and
-# LIMIT bound the rows a hub (a country, a large institution) sends: at most ``$n``
-# distinct ids, of which no more than the already-seen ones can be old.
-_STEP = """
-CALL () {{
-  UNWIND $ids AS id MATCH (:Node {{id: id}})-->(b) WHERE {visible} RETURN b.id AS id
-  UNION ALL
-  UNWIND $ids AS id MATCH (:Node {{id: id}})<--(b) WHERE {visible} RETURN b.id AS id
+# The whole neighbourhood in one statement (a round trip costs more than most of the work).
+# Each hop follows outgoing edges first (the SQLite store's order); DISTINCT and LIMIT bound
+# the rows a hub (a country, a large institution) sends. The start is looked up by a seek:
+# plans are cached, and one made while the database was empty would scan the id index.
+_NEIGHBOURS = """
+MATCH (s:Node {{id: $id}}) USING INDEX SEEK s:Node(id)
+WHERE $place OR (s:Record AND NOT s.deleted AND s.visibility IN $scope)
+CALL (s) {{
+  CALL (s) {{
+    MATCH (s)-->(b) WHERE {visible} RETURN b
+    UNION ALL
+    MATCH (s)<--(b) WHERE {visible} RETURN b
+  }}
+  WITH DISTINCT b LIMIT $limit
+  RETURN collect(b) AS step1
 }}
-WITH DISTINCT id LIMIT $n
-RETURN collect(id) AS ids
+WITH s, [b IN step1 WHERE b <> s][..$limit - 1] AS hop1
+CALL (hop1) {{
+  WITH hop1 WHERE $depth = 2 AND size(hop1) < $limit - 1
+  CALL (hop1) {{
+    UNWIND hop1 AS a MATCH (a)-->(b) WHERE {visible} RETURN b
+    UNION ALL
+    UNWIND hop1 AS a MATCH (a)<--(b) WHERE {visible} RETURN b
+  }}
+  WITH DISTINCT b LIMIT $limit
+  RETURN collect(b) AS step2
+}}
+WITH [s] + hop1 + [b IN step2 WHERE b <> s AND NOT b IN hop1][..$limit - 1 - size(hop1)] AS members
+WITH members, [n IN members | n.id] AS ids
+CALL (members, ids) {{
+  UNWIND members AS a MATCH (a)-[e]->(b) WHERE b.id IN ids
+  RETURN collect([a.id, type(e), b.id, {edge_props}]) AS edges
+}}
+RETURN [n IN members | [n.id, CASE WHEN n:Record AND NOT n.deleted THEN n.props END]] AS nodes,
+       edges
 """
-# a caller who may see every visibility sees every node: no property read per neighbour
-_STEP_SCOPED, _STEP_ALL = _STEP.format(visible=_VISIBLE), _STEP.format(visible="true")
-_START = ("MATCH (n:Node {id: $id}) RETURN n:Record AS rec, n.deleted AS deleted,"
-          " n.visibility AS visibility")
-# The members' display data and the edges among them, as one row of two lists (the driver
-# pays per row, more than per value); an edge brings only the properties it can have.
+# an edge brings only the properties it can have
 _PROPS = sorted({key for keys in EDGE_PROPS.values() for key in keys})
-_MEMBERS = f"""
-UNWIND $ids AS id MATCH (n:Node {{id: id}})
-WITH collect(n) AS members,
-     collect([id, CASE WHEN n:Record AND NOT n.deleted THEN n.envelope END]) AS nodes
-CALL (members) {{
-  UNWIND members AS a MATCH (a)-[e]->(b) WHERE b.id IN $ids
-  RETURN collect([a.id, type(e), b.id, {", ".join(f"e.{key}" for key in _PROPS)}]) AS edges
-}}
-RETURN nodes, edges
-"""
+_SCOPED, _ALL = (_NEIGHBOURS.format(visible=visible, edge_props=", ".join(f"e.{k}" for k in _PROPS))
+                 for visible in (_VISIBLE, "true"))   # seeing every visibility: no property read
 
 
 def neighbours(tx, rid: str, depth: int, scope: frozenset[str], limit: int) -> Subgraph:
@@ -56,41 +67,20 @@ def neighbours(tx, rid: str, depth: int, scope: frozenset[str], limit: int) -> S
     vis = sorted(scope)
     if not isinstance(rid, str):
         raise errors.NotFound("No such record.")
-    row = tx.run(_START, {"id": rid}).single()
-    if row is None:
-        raise errors.NotFound("No such record.")
-    is_place = rid.startswith(("country:", "field:"))
-    if not is_place and (not row["rec"] or row["deleted"] or row["visibility"] not in scope):
+    query = _ALL if set(vis) >= set(VISIBILITIES) else _SCOPED
+    members = tx.run(query, {"id": rid, "place": rid.startswith(("country:", "field:")),
+                             "scope": vis, "depth": depth, "limit": limit}).single()
+    if members is None:
         raise errors.NotFound("No such record.")  # stubs, tombstones, other scopes alike
-
-    order, seen, frontier = [rid], {rid}, [rid]
-    for _ in range(depth):
-        if len(order) >= limit or not frontier:
-            break
-        found: list[str] = []
-        want = limit - len(order) + len(seen)
-        step = _STEP_ALL if set(vis) >= set(VISIBILITIES) else _STEP_SCOPED
-        for node_id in tx.run(step, {"ids": frontier, "scope": vis, "n": want}).single()["ids"]:
-            if node_id not in seen:
-                seen.add(node_id)
-                order.append(node_id)
-                found.append(node_id)
-                if len(order) >= limit:
-                    break
-        frontier = found
-
-    members = tx.run(_MEMBERS, {"ids": order}).single()
-    envelopes = dict(members["nodes"])     # a live record's envelope; None: a stub or a place
     nodes = []
-    for node_id in order:
-        env = envelopes[node_id]
+    for node_id, shown in members["nodes"]:
         label = label_of(node_id)
         if label in ("Country", "Field"):
             nodes.append(GraphNode(node_id, label, False, {"code": node_id.split(":", 1)[1]}))
-        elif env is None:
+        elif shown is None:
             nodes.append(GraphNode(node_id, label, True, {}))
         else:
-            nodes.append(GraphNode(node_id, label, False, node_props(json.loads(env))))
+            nodes.append(GraphNode(node_id, label, False, json.loads(shown)))
     edges, seen_edges = [], set()
     for src, typ, dst, *values in members["edges"]:
         key = (src, typ, dst)

@@ -4,9 +4,11 @@
       + :Institution … :Event        the kind of a rid (``projection.LABELS``), also on stubs
       + :Country / :Field            the places and fields records point at
       + :Record {kind, version, hlc, visibility, deleted, seq, hash, envelope, country, trl,
-                 stage, search_title, search_body, search_facets}
+                 stage, props, search_title, search_body, search_facets}
                                      a node whose record was received (tombstones included);
-                                     ``envelope`` is the canonical JSON, served byte for byte
+                                     ``envelope`` is the canonical JSON, served byte for byte;
+                                     ``props`` the graph node's display properties (JSON), so
+                                     a neighbourhood does not fetch and parse whole envelopes
     ()-[:OWNS {owner, …}]->()        the projection's edges; ``owner`` is the rid of the record
                                      whose body names the edge, other properties are its props
     (:StoreMeta {key: "store"})      schema version, cursor key, tokenizer version, the change
@@ -21,8 +23,8 @@ Search: a full-text index over the token strings of ``textindex`` with Lucene's
 ``whitespace`` analyzer, so a token is exactly what ``textindex`` produced (bigrams for
 Chinese and Thai, folded words for Latin); ``search_facets`` holds the record's kind,
 visibility and seq bucket as tokens so a search narrows by scope, kind and recency inside
-Lucene (see ``neo4j_search``). The stored tokenizer version covers both: when either
-changes, opening the store re-tokenises every record.
+Lucene (see ``neo4j_search``). The stored "tokenizer" version covers these and ``props``:
+when any of them changes, opening the store derives them again from every envelope.
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ EDGE_TYPES = OWN_OUT + OWN_IN
 EDGE_PROPS = {"PARTY_TO": ("role",), "ENDORSES": ("version",)}
 #: a record node's properties, all written on every write (a None removes one)
 RECORD_PROPS = ("kind", "version", "hlc", "visibility", "deleted", "seq", "hash", "envelope",
-                "country", "trl", "stage", "search_title", "search_body", "search_facets")
+                "country", "trl", "stage", "props", "search_title", "search_body", "search_facets")
 
 
 def count_key(kind: str, visibility: str) -> str:
@@ -97,8 +99,9 @@ def facets(kind: str, visibility: str, seq: int) -> str:
 
 
 def search_version() -> str:
-    """What the stored search tokens depend on: the tokenizer and the bucket width."""
-    return f"{textindex.VERSION};bucket={BUCKET}"
+    """What the derived properties depend on: the tokenizer, the bucket width and the
+    display properties' version."""
+    return f"{textindex.VERSION};bucket={BUCKET};props=1"
 
 
 def _read_meta(driver, database: str) -> dict | None:
@@ -150,14 +153,18 @@ def setup(driver, database: str) -> bytes:
 
 
 def rebuild_search(driver, database: str, batch: int = 1000) -> None:
-    """Re-tokenise every live record's search text (the tokenizer changed).
+    """Derive every live record's search text and display properties again (their
+    version changed).
 
     Runs in batches in seq order; each batch is its own transaction and sets the same
     values a writer would, so running it twice, or beside a writer, leaves a correct index.
     """
     import json
 
-    log.warning("search tokenizer changed: re-tokenising the search text of every record")
+    from .projection import node_props
+
+    log.warning("derived properties changed: deriving the search text and display properties"
+                " of every record again")
     after = -1
     while True:
         rows = driver.execute_query(
@@ -170,11 +177,14 @@ def rebuild_search(driver, database: str, batch: int = 1000) -> None:
             return
         updates = []
         for row in rows:   # live records only: a tombstone has no search text
-            title, body = textindex.record_texts(json.loads(row["env"]))
+            env = json.loads(row["env"])
+            title, body = textindex.record_texts(env)
             updates.append({"id": row["id"], "seq": row["seq"], "title": title, "body": body,
-                            "facets": facets(row["kind"], row["visibility"], row["seq"])})
+                            "facets": facets(row["kind"], row["visibility"], row["seq"]),
+                            "props": json.dumps(node_props(env), ensure_ascii=False, sort_keys=True)})
         driver.execute_query(
-            "UNWIND $rows AS u MATCH (r:Node {id: u.id}) WHERE r.seq = u.seq"
-            " SET r.search_title = u.title, r.search_body = u.body, r.search_facets = u.facets",
+            "UNWIND $rows AS u MATCH (r:Node {id: u.id}) USING INDEX SEEK r:Node(id) WHERE r.seq = u.seq"
+            " SET r.search_title = u.title, r.search_body = u.body, r.search_facets = u.facets,"
+            " r.props = u.props",
             {"rows": updates}, database_=database)
         after = rows[-1]["seq"]

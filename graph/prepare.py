@@ -32,6 +32,7 @@ class Prepared(NamedTuple):
     country: str | None                        # filter columns: own country (institution, event)
     trl: int | None                            # technology trl / demand trl_min
     stage: str | None                          # technology stage
+    props: str                                 # the graph node's display properties, JSON
 
 
 def encode(env: dict) -> tuple[str, str]:
@@ -52,7 +53,7 @@ def prepare(env: dict) -> Prepared:
     """Everything a store writes for a validated envelope."""
     text, digest = encode(env)
     body, kind = env["body"], env["kind"]
-    _, edges = project(env)
+    node, edges = project(env)
     country = trl = stage = None
     if body is not None:
         if kind in ("institution", "event"):
@@ -66,4 +67,4 @@ def prepare(env: dict) -> Prepared:
         text, digest, textindex.record_texts(env),
         tuple((e.src, e.type, e.dst, json.dumps(e.props, sort_keys=True) if e.props else None)
               for e in edges),
-        country, trl, stage)
+        country, trl, stage, json.dumps(node.props, ensure_ascii=False, sort_keys=True))
