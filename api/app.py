@@ -22,6 +22,8 @@ from flask_smorest import Api
 from jembatan.graph import open_store
 from jembatan.graph.store import Store
 from jembatan.network.hlc import Clock
+from jembatan.network.keys import KeyRing, keys_stamp, load_keyring
+from jembatan.network.signing import sign_envelope
 from jembatan.network.text import MultilingualText
 
 from . import problems
@@ -45,7 +47,7 @@ def _package_version() -> str:
 
 
 class NodeState:
-    """What the app knows of its node: identity, settings, clock, tokens and the store."""
+    """What the app knows of its node: identity, settings, clock, tokens, keys and the store."""
 
     def __init__(self, node: NodeConfig, settings: dict[str, Any]):
         self.node = node
@@ -58,6 +60,25 @@ class NodeState:
         self._store: Store | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._ring: KeyRing | None = None
+        self._ring_stamp: tuple[int, int, int] | None = None
+
+    @property
+    def keyring(self) -> KeyRing:
+        """The node's keys, read on first use and again whenever keys.json is replaced (one
+        stat per write), so a `jembatan key rotate` reaches a running server."""
+        stamp = keys_stamp(self.node.home)
+        ring = self._ring
+        if ring is None or stamp != self._ring_stamp:
+            with self._lock:
+                ring = load_keyring(self.node.home)
+                self._ring, self._ring_stamp = ring, stamp
+        return ring
+
+    def sign(self, env: dict) -> dict:
+        """``env`` signed by this node with its key for the record's HLC moment."""
+        key = self.keyring.at(int(env["hlc"][:13]))
+        return sign_envelope(env, key, self.node.node_id)
 
     @property
     def store(self) -> Store:

@@ -1,4 +1,5 @@
-"""The ``jembatan`` command line: init, serve, token, import, export, demo, store copy.
+"""The ``jembatan`` command line: init, serve, token, import, export, demo, store copy, and
+(from ``cli_keys`` and ``cli_alliance``) key, registry and alliance.
 
 Every command finds its node through ``--dir`` or ``JEMBATAN_HOME``. User errors end with a
 one-line message on stderr and a non-zero exit (2 for bad usage or a bad node directory,
@@ -20,8 +21,11 @@ import click
 from jembatan.graph import open_store
 from jembatan.network.errors import BadRequest, JembatanError
 from jembatan.network.ids import KINDS
+from jembatan.network.keys import ensure_key, load_keyring, read_key_infos
 from jembatan.network.vocab import VISIBILITIES
 
+from .cli_alliance import alliance as alliance_group
+from .cli_keys import key as key_group, registry as registry_group
 from .import_sources import FORMATS, ImportFailed, format_of
 from .node import ROLES, NodeConfig, NodeError, Tokens, init_node, load_node
 from .settings import from_env
@@ -38,6 +42,9 @@ class _Cli(click.Group):
             raise click.UsageError(str(exc), ctx) from None
         except (ImportFailed, JembatanError, OSError) as exc:
             message = getattr(exc, "detail", None) or str(exc)
+            details = [f"{e['field']}: {e['detail']}" for e in getattr(exc, "errors", None) or ()]
+            if details and not any(d in message for d in details):
+                message += " " + "; ".join(details)
             raise click.ClickException(message) from None
 
 
@@ -67,10 +74,16 @@ def _create_store(cfg: NodeConfig) -> None:
 @click.option("--node-id", help="Node id (lowercase letters, digits, '-'); default: from the name.")
 @click.option("--store", default="sqlite:///node.db", show_default=True,
               help="Store URL; a relative sqlite path is inside the node directory.")
-def init(home: Path, name: str, country: str, node_id: str | None, store: str) -> None:
-    """Create a node: its identity (node.json) and its empty store."""
+@click.option("--url", help="The base URL peers reach this node at (shown by `key show`).")
+@click.option("--alliance-root", metavar="KEY",
+              help="Pin the alliance root public key (as `jembatan alliance init` prints it).")
+def init(home: Path, name: str, country: str, node_id: str | None, store: str,
+         url: str | None, alliance_root: str | None) -> None:
+    """Create a node: its identity (node.json), its first signing key and its empty store."""
     created_dir = not home.exists()
-    cfg = init_node(home, name=name, country=country, node_id=node_id, store=store)
+    had_keys = (home / "keys.json").exists()
+    cfg = init_node(home, name=name, country=country, node_id=node_id, store=store, url=url,
+                    alliance_root=alliance_root)
     try:
         _create_store(cfg)
     except BaseException as exc:
@@ -78,12 +91,17 @@ def init(home: Path, name: str, country: str, node_id: str | None, store: str) -
         (cfg.home / "node.json").unlink(missing_ok=True)
         if created_dir:
             shutil.rmtree(cfg.home, ignore_errors=True)
+        elif not had_keys:
+            (cfg.home / "keys.json").unlink(missing_ok=True)
+            shutil.rmtree(cfg.home / "keys", ignore_errors=True)
         if isinstance(exc, (ValueError, BadRequest)):   # a store URL we cannot use
             raise click.UsageError(f"--store {store}: {exc}") from None
         if isinstance(exc, Exception):
             raise click.ClickException(f"cannot create the store {cfg.store_url}: {exc}") from None
         raise
     click.echo(f"Created node {cfg.node_id} in {cfg.home}")
+    key = read_key_infos(cfg.home)[-1]
+    click.echo(f"Signing key {key.kid}: {key.public}  (`jembatan key show` for the identity card)")
 
 
 # -- serve ----------------------------------------------------------------------------------
@@ -149,9 +167,14 @@ def _serve(cfg: NodeConfig, host: str, port: int, dev: bool) -> None:
 def serve(home: Path, host: str, port: int, dev: bool) -> None:
     """Serve the node's REST API (gunicorn, or Flask's server with --dev).
 
-    gunicorn runs JEMBATAN_WORKERS worker processes (default: 2 × cores + 1).
+    gunicorn runs JEMBATAN_WORKERS worker processes (default: 2 × cores + 1). A node made
+    before nodes had keys gets its first signing key here, before any worker starts.
     """
-    _serve(load_node(home), host, port, dev)
+    cfg = load_node(home)
+    made = ensure_key(cfg.home)
+    if made is not None:
+        click.echo(f"Made the node's first signing key {made.kid}: {made.public}", err=True)
+    _serve(cfg, host, port, dev)
 
 
 # -- token ----------------------------------------------------------------------------------
@@ -274,6 +297,7 @@ DEMO_MARKER = "demo.json"
 
 def _build_demo(home: Path, scale: int, store_url: str | None) -> NodeConfig:
     from jembatan.network.demo import generate
+    from jembatan.network.signing import sign_all
 
     cfg = init_node(home, name="Jembatan demo node", country="ID", node_id=None,
                     store=store_url or "sqlite:///node.db")
@@ -283,7 +307,10 @@ def _build_demo(home: Path, scale: int, store_url: str | None) -> NodeConfig:
             raise click.ClickException(f"the store {redact(cfg.store_url)} already holds records; "
                                        "the demo needs an empty one")
         click.echo(f"Generating and importing the demo records (scale {scale})…", err=True)
-        outcomes = store.apply(generate(scale, origin=cfg.node_id), all_or_nothing=True)
+        # the first key's window starts at the epoch, so it covers the generated history
+        key = load_keyring(cfg.home).current()
+        outcomes = store.apply(sign_all(generate(scale, origin=cfg.node_id), key, cfg.node_id),
+                               all_or_nothing=True)
     finally:
         store.close()
     (cfg.home / DEMO_MARKER).write_text(json.dumps({"scale": scale, "records": len(outcomes)}) + "\n")
@@ -315,6 +342,9 @@ def demo(home: Path | None, scale: int, store_url: str | None, host: str, port: 
             raise click.UsageError(f"{home} holds a node that is not a finished demo; "
                                    "pass another --dir")
         cfg = load_node(home)
+        if not read_key_infos(cfg.home):
+            raise click.UsageError(f"{home} holds a demo built before records were signed; "
+                                   "remove it or pass another --dir")
         if store_url and store_url != cfg.store:
             raise click.UsageError(f"{home} holds a demo on {redact(cfg.store)}, not on "
                                    f"{redact(store_url)}; pass another --dir")
@@ -386,6 +416,11 @@ def store_copy(src: str, dst: str, batch: int, into_nonempty: bool) -> None:
         raise click.ClickException("verification failed: the stores differ in "
                                    + ", ".join(report.differing))
     click.echo("Verified: both stores hold the same records.")
+
+
+cli.add_command(key_group)
+cli.add_command(registry_group)
+cli.add_command(alliance_group)
 
 
 def main() -> None:

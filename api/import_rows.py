@@ -6,10 +6,14 @@ over one process per core.
 or a new record made from a draft without rid), ``"draft"`` (``(kind, rid, visibility,
 version, deleted, body)`` with the body validated, for a draft naming a stored record: only
 the importing process can read the store) or ``"error"`` (a list of ``{field, detail}``
-naming the column or key). Preparing (encoding, hashing, tokenising, projecting) happens
-here too, so the store's single writer only writes. The context (format, node id, default
-kind and visibility, CSV header, the import's HLC stamp) is set once with ``set_context``
-before the worker processes fork.
+naming the column or key). Signing and preparing (encoding, hashing, tokenising,
+projecting) happen here too, so the store's single writer only writes. The context (format,
+node id, default kind and visibility, CSV header, the import's HLC stamp, the node's keys) is
+set once with ``set_context`` before the worker processes fork.
+
+Every ready record is signed with the node's key for its HLC moment; a full envelope is
+signed again, which gives back the very same signature when it already carried this node's
+signature by that key (ed25519 signatures are deterministic) and costs less than checking it.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from jembatan.graph.prepare import prepare
 from jembatan.network import errors, tabular
 from jembatan.network.envelope import load_body, load_envelope, make_envelope
 from jembatan.network.ids import KINDS, new_rid, parse_rid
+from jembatan.network.keys import KeyRing
+from jembatan.network.signing import sign_envelope
 from jembatan.network.vocab import VISIBILITIES
 
 from .import_sources import ERRORS_KEY, IGNORED_COLUMNS, META_COLUMNS
@@ -34,15 +40,25 @@ class _Context:
     header: tuple[str, ...] | None
     visibility: str
     hlc: str        # every record an import creates changed at the same moment: its commit
+    ring: KeyRing   # the node's keys (inherited through fork, never pickled)
 
 
 _CTX: _Context | None = None   # set before the pool forks, so workers inherit it
 
 
 def set_context(fmt: str, node_id: str, kind: str | None, header: tuple[str, ...] | None,
-                *, visibility: str, hlc: str) -> None:
+                *, visibility: str, hlc: str, ring: KeyRing) -> None:
     global _CTX
-    _CTX = _Context(fmt, node_id, kind, header, visibility, hlc)
+    _CTX = _Context(fmt, node_id, kind, header, visibility, hlc, ring)
+
+
+def sign(env: dict) -> dict:
+    """``env`` signed by this node with its key for the record's HLC moment."""
+    try:
+        key = _CTX.ring.at(int(env["hlc"][:13]))
+    except errors.JembatanError as exc:
+        raise bad("hlc", exc.detail)
+    return sign_envelope(env, key, _CTX.node_id)
 
 
 class _DuplicateKey(ValueError):
@@ -205,12 +221,12 @@ def validate_chunk(chunk: list[tuple[int, Any]]) -> list[tuple[int, str, Any]]:
         try:
             what, value = read(payload)
             if what == "env":
-                what, value = "ready", prepare(value)
+                what, value = "ready", prepare(sign(value))
             elif value[1] is None and value[3] is None:   # a new record: no rid, no version
                 kind, _, visibility, _, _, body = value
-                what, value = "ready", prepare(make_envelope(
+                what, value = "ready", prepare(sign(make_envelope(
                     rid=new_rid(_CTX.node_id, kind), body=body, version=1, hlc=_CTX.hlc,
-                    visibility=visibility or _CTX.visibility))
+                    visibility=visibility or _CTX.visibility)))
             out.append((rowno, what, value))
         except errors.ValidationError as exc:
             out.append((rowno, "error", exc.errors or [{"field": "(row)", "detail": exc.detail}]))

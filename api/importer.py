@@ -41,8 +41,9 @@ from jembatan.network import errors
 from jembatan.network.envelope import make_envelope
 from jembatan.network.hlc import Clock
 from jembatan.network.ids import new_rid
+from jembatan.network.keys import load_keyring
 
-from .import_rows import bad, set_context, validate_chunk
+from .import_rows import bad, set_context, sign, validate_chunk
 from .import_sources import ImportFailed, open_source
 from .node import NodeConfig
 
@@ -180,16 +181,17 @@ class _Run:
         if existing is None:
             if deleted:
                 raise bad("deleted", "No stored record has this rid.")
-            return make_envelope(rid=rid or new_rid(self.node_id, kind), body=body, version=1,
-                                 hlc=self.clock.tick(),
-                                 visibility=visibility or self.opts.visibility or "public")
+            return sign(make_envelope(rid=rid or new_rid(self.node_id, kind), body=body, version=1,
+                                      hlc=self.clock.tick(),
+                                      visibility=visibility or self.opts.visibility or "public"))
         env = existing.envelope
         visibility = visibility or self.opts.visibility or env["visibility"]
         if visibility == env["visibility"] and (
                 env["deleted"] if deleted else (not env["deleted"] and _same(body, env["body"]))):
             return env                     # the store reports it unchanged
-        return make_envelope(rid=rid, body=body, version=env["version"] + 1,
-                             hlc=self.clock.tick(env["hlc"]), visibility=visibility, deleted=deleted)
+        return sign(make_envelope(rid=rid, body=body, version=env["version"] + 1,
+                                  hlc=self.clock.tick(env["hlc"]), visibility=visibility,
+                                  deleted=deleted))
 
     def envelopes(self, validated: Iterator[list], progress: Callable[[], None]) -> Iterator[dict | Prepared]:
         started = False
@@ -226,9 +228,13 @@ def run_import(cfg: NodeConfig, path: Path, opts: ImportOptions, *,
     ``on_write()`` once, when the first record goes to the store.
     """
     started = time.perf_counter()
+    ring = load_keyring(cfg.home)
+    if not len(ring):
+        raise ImportFailed("this node has no signing key yet: make one with `jembatan key rotate`")
     source = open_source(path, opts.fmt, sheet=opts.sheet, kind=opts.kind)
     set_context(opts.fmt, cfg.node_id, opts.kind, source.header,
-                visibility=opts.visibility or "public", hlc=Clock().tick())
+                visibility=opts.visibility or "public", hlc=Clock().tick(),
+                ring=ring)
     jobs = opts.jobs if opts.jobs is not None else (
         (os.cpu_count() or 1) if path.stat().st_size >= PARALLEL_MIN_BYTES else 1)
     result = ImportResult(report=opts.report or path.with_name(path.name + ".report.jsonl"))

@@ -1,8 +1,12 @@
-"""A node directory: its identity (node.json), its store, and its API tokens (auth.db).
+"""A node directory: its identity (node.json), keys, store, and API tokens (auth.db).
 
-    DIR/node.json   {"node_id", "name", "country", "store", "created"}
-    DIR/node.db     the embedded store (default)
-    DIR/auth.db     bearer tokens, stored as SHA-256 hashes, each with a role
+    DIR/node.json      {"node_id", "name", "country", "store", "created",
+                        "url"?, "alliance_root"?}
+    DIR/keys.json      the node's public keys and their validity windows (``network.keys``)
+    DIR/keys/<kid>.pem its private signing keys, mode 0600
+    DIR/registry.json  the last good alliance registry (``network.registry``)
+    DIR/node.db        the embedded store (default)
+    DIR/auth.db        bearer tokens, stored as SHA-256 hashes, each with a role
 """
 from __future__ import annotations
 
@@ -16,9 +20,12 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jembatan.network import vocab
 from jembatan.network.ids import is_node_id
+from jembatan.network.keys import add_key, check_public, write_atomic
+from jembatan.network.registry import REGISTRY_FILE
 from jembatan.network.text import clean_string
 
 ROLES = ("admin", "editor", "viewer")
@@ -36,6 +43,8 @@ class NodeConfig:
     name: str
     country: str
     store: str
+    url: str | None = None              # the base URL peers reach the node at, if known
+    alliance_root: str | None = None    # the pinned alliance root public key
 
     @property
     def store_url(self) -> str:
@@ -55,8 +64,29 @@ def slug_node_id(name: str) -> str:
     return f"{slug}-{secrets.token_hex(3)}"
 
 
+def _check_root(key: str) -> str:
+    try:
+        return check_public(key.strip())
+    except ValueError:
+        raise NodeError(f"--alliance-root {key!r} is not an ed25519 public key "
+                        "(43 characters of base64url, as `jembatan alliance init` prints it)")
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise NodeError(f"--url {url!r}: an http(s) base URL without query or fragment")
+    return url
+
+
 def init_node(home: Path, *, name: str, country: str, node_id: str | None = None,
-              store: str = "sqlite:///node.db") -> NodeConfig:
+              store: str = "sqlite:///node.db", url: str | None = None,
+              alliance_root: str | None = None, key_not_before_ms: int | None = None) -> NodeConfig:
+    """Make a node directory: node.json and the node's first signing key.
+
+    The first key's window starts at the epoch unless ``key_not_before_ms`` says otherwise
+    (see ``network.keys``).
+    """
     home = Path(home)
     if (home / CONFIG_FILE).exists():
         raise NodeError(f"{home} already holds a node ({CONFIG_FILE} exists)")
@@ -69,13 +99,41 @@ def init_node(home: Path, *, name: str, country: str, node_id: str | None = None
     node_id = node_id or slug_node_id(name)
     if not is_node_id(node_id):
         raise NodeError(f"--node-id {node_id!r}: lowercase letters, digits and '-', 1–63 characters")
-    home.mkdir(parents=True, exist_ok=True)
     cfg = {"node_id": node_id, "name": name, "country": country, "store": store,
            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    tmp = home / (CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(cfg, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, home / CONFIG_FILE)
+    if url:
+        cfg["url"] = _check_url(url)
+    if alliance_root:
+        cfg["alliance_root"] = _check_root(alliance_root)
+    home.mkdir(parents=True, exist_ok=True)
+    # the key first: node.json is what makes a directory a node, so it comes last
+    add_key(home, key_not_before_ms, first_only=True)
+    _write_config(home, cfg)
     return load_node(home)
+
+
+def _write_config(home: Path, cfg: dict) -> None:
+    write_atomic(home / CONFIG_FILE,
+                 (json.dumps(cfg, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+
+
+def pin_alliance_root(home: Path | str, key: str, *, replace: bool = False) -> bool:
+    """Pin the alliance root public key in node.json. Pinning another root than the one
+    pinned needs ``replace`` and drops the registry the old root signed; True if it did."""
+    home = load_node(home).home
+    key = _check_root(key)
+    cfg = json.loads((home / CONFIG_FILE).read_text(encoding="utf-8"))
+    old = cfg.get("alliance_root")
+    if old == key:
+        return False
+    if old and not replace:
+        raise NodeError(f"this node already pins the alliance root {old}; pass --replace to "
+                        "pin another (the registry signed by the old root is dropped)")
+    cfg["alliance_root"] = key
+    _write_config(home, cfg)
+    dropped = (home / REGISTRY_FILE).exists()
+    (home / REGISTRY_FILE).unlink(missing_ok=True)
+    return dropped
 
 
 def load_node(home: Path | str | None) -> NodeConfig:
@@ -84,7 +142,8 @@ def load_node(home: Path | str | None) -> NodeConfig:
     home = Path(home).resolve()
     try:
         cfg = json.loads((home / CONFIG_FILE).read_text(encoding="utf-8"))
-        return NodeConfig(home, cfg["node_id"], cfg["name"], cfg["country"], cfg["store"])
+        return NodeConfig(home, cfg["node_id"], cfg["name"], cfg["country"], cfg["store"],
+                          cfg.get("url"), cfg.get("alliance_root"))
     except FileNotFoundError:
         raise NodeError(f"{home} is not a node directory (run `jembatan init --dir {home}`)")
     except (ValueError, KeyError) as exc:

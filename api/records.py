@@ -275,7 +275,8 @@ def records_blueprint(kind: str) -> Blueprint:
 
     def write(env: dict, *, new: bool) -> StoredRecord:
         st = node_state()
-        outcome = st.store.apply([load_envelope(env)], trusted=True)[0]
+        # every record this node writes leaves signed: peers verify it against the registry
+        outcome = st.store.apply([load_envelope(st.sign(env))], trusted=True)[0]
         if outcome.status not in (CREATED, UPDATED, UNCHANGED):
             if new:
                 raise errors.Conflict(outcome.reason or "The record was not stored.")

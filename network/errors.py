@@ -13,6 +13,7 @@
     ├── PayloadTooLarge           413  body over the node's limit
     ├── UnsupportedMediaType      415  body is not application/json
     ├── ValidationError           422  well-formed but invalid: carries errors[{field, detail}]
+    ├── SignatureError            422  a signature or registry not accepted: carries ``reason``
     └── StoreError                503  the database failed or is unreachable
 
 Each class carries its HTTP status, a stable problem type and a title, so one handler
@@ -97,6 +98,31 @@ class UnsupportedMediaType(_ClientError):
 
 class ValidationError(_ClientError):
     status, slug, title = 422, "validation", "Invalid record"
+
+
+class SignatureError(_ClientError):
+    """A signed record or registry that is not accepted, with a stable ``reason`` code.
+
+    The reason travels as the problem document's extension member ``reason`` so a peer can
+    tell a tampered record (``bad_signature``) from one signed by a key it does not know yet
+    (``unknown_key``) without parsing prose.
+    """
+    status, slug, title = 422, "signature", "Signature not accepted"
+
+    #: every reason a record or registry may be refused for
+    REASONS = ("unsigned", "not_canonical", "bad_signature", "unknown_node", "unknown_key",
+               "revoked_key", "key_not_valid", "origin_mismatch", "namespace_mismatch",
+               "stale_serial", "alliance_mismatch", "no_root")
+
+    def __init__(self, reason: str, detail: str | None = None, *,
+                 errors: list[dict[str, str]] | None = None):
+        super().__init__(detail or reason.replace("_", " ").capitalize() + ".", errors=errors)
+        self.reason = reason
+
+    def to_problem(self) -> dict[str, Any]:
+        doc = super().to_problem()
+        doc["reason"] = self.reason
+        return doc
 
 
 class PreconditionRequired(_ClientError):

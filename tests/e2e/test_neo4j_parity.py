@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -124,10 +125,14 @@ class Node:
                                  timeout=60, allow_redirects=False, **kw)
 
 
-def _start(name: str, home: Path, env: dict, data: Path) -> Node:
+def _start(name: str, home: Path, env: dict, data: Path, keys_from: Path | None = None) -> Node:
     node = Node(name, home, env)
     _run(env, "init", "--dir", str(home), "--name", "Parity Node", "--country", "ID",
          "--node-id", NODE_ID)
+    if keys_from is not None:   # the same node on another store: the same keys sign its records
+        shutil.rmtree(home / "keys")
+        shutil.copytree(keys_from / "keys", home / "keys")
+        shutil.copy2(keys_from / "keys.json", home / "keys.json")
     _run(env, "import", "--dir", str(home), str(data))
     for role in ("viewer", "editor"):
         node.tokens[role] = _run(env, "token", "create", "--dir", str(home), "--role", role).strip()
@@ -162,7 +167,8 @@ def pair(tmp_path_factory, neo4j_server):
     lite = neo = None
     try:
         lite = _start("sqlite", base / "on-sqlite", env, data)
-        neo = _start("neo4j", base / "on-neo4j", dict(env, JEMBATAN_STORE=neo4j_server.url), data)
+        neo = _start("neo4j", base / "on-neo4j", dict(env, JEMBATAN_STORE=neo4j_server.url), data,
+                     keys_from=lite.home)
         yield Pair(lite, neo)
     finally:
         _stop(lite)
@@ -218,6 +224,7 @@ class Pair:
             out = {k: self._normal(v) for k, v in doc.items()}
             if out.get("rid") in self.changed and "hlc" in out:
                 out["hlc"] = "<hlc of this node's clock>"
+                out["sigs"] = "<signed at that moment>"
             if "next_cursor" in out:
                 out["next_cursor"] = out["next_cursor"] is not None
             return out
