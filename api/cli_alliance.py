@@ -30,7 +30,7 @@ from jembatan.network.registry import (REGISTRY_FILE, Registry, admit as admit_n
                                        set_node_status)
 from jembatan.network.ids import is_node_id
 
-from .cli_keys import describe, user_time
+from .cli_keys import show_registry, user_time
 
 ROOT_FILE = "root.pem"
 
@@ -210,9 +210,4 @@ def alliance_revoke_key(adir: Path, node_id: str, kid: str) -> None:
 def alliance_show(adir: Path, as_json: bool) -> None:
     """Show the root public key and the registry."""
     root, reg = _load(adir)
-    if as_json:
-        click.echo(reg.text.decode("utf-8"), nl=False)
-        return
-    click.echo(f"root  {root.public}")
-    for line in describe(reg):
-        click.echo(line)
+    show_registry(reg, root.public, as_json)

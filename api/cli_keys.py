@@ -93,16 +93,19 @@ def key_rotate(home: Path, not_before: str | None) -> None:
 
 # -- registry -------------------------------------------------------------------------------
 
-def describe(reg: Registry) -> list[str]:
-    """Human-readable lines for a registry (used by `registry show` and `alliance show`)."""
-    lines = [f"alliance {reg.alliance}  serial {reg.serial}  issued {reg.issued_at}  "
-             f"{len(reg.nodes())} nodes"]
+def show_registry(reg: Registry, root: str | None, as_json: bool) -> None:
+    """Print a registry: the document itself, or readable lines (`registry show`, `alliance show`)."""
+    if as_json:
+        click.echo(reg.text.decode("utf-8"), nl=False)
+        return
+    click.echo(f"root  {root}")
+    click.echo(f"alliance {reg.alliance}  serial {reg.serial}  issued {reg.issued_at}  "
+               f"{len(reg.nodes())} nodes")
     for n in reg.nodes():
-        lines.append(f"node  {n.node}  {n.status}  {n.url}")
+        click.echo(f"node  {n.node}  {n.status}  {n.url}")
         for k in n.keys:
-            lines.append(f"      key {k.kid}  {k.status}  valid {k.not_before} → "
-                         f"{k.not_after or 'open'}  {k.public}")
-    return lines
+            click.echo(f"      key {k.kid}  {k.status}  valid {k.not_before} → "
+                       f"{k.not_after or 'open'}  {k.public}")
 
 
 @click.group()
@@ -146,9 +149,4 @@ def registry_show(home: Path, as_json: bool) -> None:
     reg = load_node_registry(cfg.home)
     if reg is None:
         raise click.ClickException("no registry installed: `jembatan registry import FILE`")
-    if as_json:
-        click.echo(reg.text.decode("utf-8"), nl=False)
-        return
-    click.echo(f"root  {cfg.alliance_root}")
-    for line in describe(reg):
-        click.echo(line)
+    show_registry(reg, cfg.alliance_root, as_json)
