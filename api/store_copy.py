@@ -3,10 +3,10 @@
     copy_store(src, dst, *, batch=5000, progress=None, into_nonempty=False) → CopyReport
     store_digest(store) → {kind: (count, sha256 hex)}
 
-Every record — tombstones and every visibility included — is read from the source in change
-order (``iter_all``), prepared once (``graph.prepare``) and applied to the destination in
-batches of ``batch`` records, each batch one transaction (``trusted``: the source already
-validated them). The destination keeps its own change sequence, so its seq numbers may
+Every record — tombstones, every visibility and shadow tombstones included — is read from
+the source in change order (``iter_all``), prepared once (``graph.prepare``) and applied to
+the destination in batches of ``batch`` records, each batch one transaction (``trusted``:
+the source already validated them). The destination keeps its own change sequence, so its seq numbers may
 differ; what must not differ is the content, which ``store_digest`` summarises per kind from
 both stores once the copy is done.
 
@@ -16,6 +16,7 @@ moves to a new store starts its pulls again (apply is idempotent, so that is saf
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +96,15 @@ class _DigestBuilder:
 
 def store_digest(store: Store) -> Digest:
     """Per kind: (number of records, tombstones included; sha256 over their sorted
-    ``rid + " " + content hash`` lines). Equal digests mean the same records at the same
-    versions with the same content, whatever the backend."""
+    ``rid + " " + content hash`` lines, a record with a shadow tombstone followed by the
+    sha256 of the shadow's text). Equal digests mean the same records at the same versions
+    with the same content and the same shadows, whatever the backend."""
     builder = _DigestBuilder()
     for rec in store.iter_all(LOCAL):
-        builder.add(rec.envelope["kind"], rec.rid, rec.hash)
+        digest = rec.hash
+        if rec.shadow is not None:
+            digest += " " + hashlib.sha256(rec.shadow.encode("utf-8")).hexdigest()
+        builder.add(rec.envelope["kind"], rec.rid, digest)
     return builder.digest()
 
 
@@ -126,7 +131,8 @@ def copy_store(src: Store, dst: Store, *, batch: int = 5000, progress: Progress 
     def batches() -> Iterator[tuple[list[Prepared], int]]:
         chunk: list[Prepared] = []
         for rec in src.iter_all(LOCAL):
-            chunk.append(prepare(rec.envelope))
+            shadow = json.loads(rec.shadow) if rec.shadow is not None else None
+            chunk.append(prepare(rec.envelope, shadow=shadow))
             if len(chunk) >= batch:
                 yield chunk, rec.seq
                 chunk = []

@@ -39,13 +39,14 @@ from jembatan.network.ids import KINDS
 from jembatan.network.vocab import VISIBILITIES
 
 from . import neo4j_graph, neo4j_query, neo4j_search
+from . import quarantine as quarantine_rules
 from .cursor import CursorCodec
 from .filters import check_changes_limit, check_query, check_scope, check_search_text
 from .neo4j_apply import BatchWriter
-from .neo4j_schema import META_KEY, count_key, setup
+from .neo4j_schema import META_KEY, count_key, new_epoch, setup
 from .prepare import Prepared
-from .store import (LOCAL, PUBLIC, REJECTED, BatchRejected, Outcome, Page, RecordQuery,
-                    StoredRecord, Subgraph, iter_feed)
+from .store import (LOCAL, PUBLIC, QUARANTINE_MAX, REJECTED, BatchRejected, Outcome, Page,
+                    QuarantineEntry, Quarantined, RecordQuery, StoredRecord, Subgraph, iter_feed)
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,9 @@ def _translated(method):
 
 class Neo4jStore:
     """The Store protocol on Neo4j (see ``graph/store.py`` for the semantics)."""
+
+    #: the most quarantine entries kept (``graph.store.QUARANTINE_MAX``)
+    quarantine_limit = QUARANTINE_MAX
 
     def __init__(self, uri: str, auth: tuple[str, str] | None = None, *,
                  database: str = DEFAULT_DATABASE, **driver_config):
@@ -197,12 +201,14 @@ class Neo4jStore:
     # -- writes ---------------------------------------------------------------------------
 
     def apply(self, envelopes: Iterable[dict | Prepared], *, trusted: bool = False,
-              all_or_nothing: bool = False, checkpoint: tuple[str, str] | None = None) -> list[Outcome]:
+              all_or_nothing: bool = False, checkpoint: tuple[str, str] | None = None,
+              quarantine: Iterable[Quarantined] = ()) -> list[Outcome]:
         if checkpoint is not None and not (
                 isinstance(checkpoint, tuple) and len(checkpoint) == 2
                 and all(isinstance(part, str) for part in checkpoint)):
             raise errors.ValidationError("Invalid checkpoint.", errors=[
                 {"field": "checkpoint", "detail": "Must be a (peer, cursor) pair of strings."}])
+        entries = quarantine_rules.check_entries(quarantine)
         if getattr(self._local, "applying", False):
             # e.g. the envelope generator itself calls apply: the inner call would wait
             # forever for the lock the outer batch holds
@@ -213,13 +219,14 @@ class Neo4jStore:
             with driver.session(database=self.database, default_access_mode=neo4j.WRITE_ACCESS,
                                 bookmark_manager=driver.execute_query_bookmark_manager) as session:
                 with session.begin_transaction() as tx:
-                    writer = BatchWriter(tx, trusted=trusted)
+                    writer = BatchWriter(tx, trusted=trusted,
+                                         peer=checkpoint[0] if checkpoint is not None else None)
                     outcomes = writer.run(envelopes)
                     if all_or_nothing and any(o.status == REJECTED for o in outcomes):
                         tx.rollback()
                         # nothing is written, so no outcome carries a change sequence
                         raise BatchRejected([dataclasses.replace(o, seq=None) for o in outcomes])
-                    writer.finish(checkpoint)
+                    writer.finish(checkpoint, entries, self.quarantine_limit)
                     tx.commit()
         except _DRIVER_ERRORS as exc:
             log.error("neo4j store apply failed: %s", exc, exc_info=exc)
@@ -232,12 +239,11 @@ class Neo4jStore:
 
     @_translated
     def get(self, rid: str, scope: frozenset[str] = LOCAL) -> StoredRecord | None:
-        vis = sorted(check_scope(scope))
+        scope = check_scope(scope)
         if not isinstance(rid, str):
             return None
-        rows = self._read("MATCH (r:Node {id: $rid}) WHERE r:Record AND r.visibility IN $scope"
-                          f" RETURN {neo4j_query.RETURNS}", {"rid": rid, "scope": vis})
-        return neo4j_query.record(rows[0]) if rows else None
+        rows = self._read(neo4j_query.GET, {"rid": rid, "scope": sorted(scope)})
+        return neo4j_query.got(rows[0], scope, scope == LOCAL) if rows else None
 
     @_translated
     def list(self, query: RecordQuery) -> Page:
@@ -255,9 +261,10 @@ class Neo4jStore:
             raise errors.ValidationError("Invalid position.", errors=[
                 {"field": "since", "detail": "Must be an integer ≥ 0."}])
         check_changes_limit(limit)
-        vis = sorted(check_scope(scope))
-        rows = self._read(neo4j_query.CHANGES, {"since": since, "scope": vis, "n": limit})
-        return neo4j_query.records(rows[0]["rows"], newest_first=False)
+        scope = check_scope(scope)
+        cypher = neo4j_query.CHANGES_LOCAL if scope == LOCAL else neo4j_query.CHANGES
+        rows = self._read(cypher, {"since": since, "scope": sorted(scope), "n": limit})
+        return neo4j_query.feed(rows[0]["rows"])
 
     def _meta(self) -> dict:
         rows = self._read("MATCH (m:StoreMeta {key: $key}) RETURN m {.*} AS meta", {"key": META_KEY})
@@ -284,6 +291,41 @@ class Neo4jStore:
 
     def iter_all(self, scope: frozenset[str] = LOCAL) -> Iterator[StoredRecord]:
         return iter_feed(self, scope)
+
+    # -- federation: quarantine and epoch ---------------------------------------------------
+
+    @_translated
+    def quarantined(self, limit: int = 50, before: int | None = None,
+                    reason: str | None = None) -> list[QuarantineEntry]:
+        quarantine_rules.check_listing(limit, before, reason)
+        where = "q.id < $before" + (" AND q.reason = $reason" if reason is not None else "")
+        rows = self._read(
+            f"MATCH (q:Quarantined) WHERE {where} WITH q ORDER BY q.id DESC LIMIT $n RETURN"
+            " collect([q.id, q.at_ms, q.peer, q.rid, q.reason, q.detail, q.text]) AS rows",
+            {"before": before if before is not None else 2**63 - 1, "reason": reason,
+             "n": limit})
+        return [QuarantineEntry(*row) for row in rows[0]["rows"]]
+
+    @_translated
+    def quarantine_counts(self) -> dict[str, int]:
+        rows = self._read("MATCH (q:Quarantined) RETURN q.reason AS reason, count(*) AS n"
+                          " ORDER BY reason")
+        return {row["reason"]: row["n"] for row in rows}
+
+    @_translated
+    def epoch(self) -> str:
+        epoch = self._meta().get("epoch")
+        if not epoch:
+            raise errors.StoreError("the store's meta node has no epoch")
+        return epoch
+
+    @_translated
+    def new_epoch(self) -> str:
+        epoch = new_epoch()
+        self._driver().execute_query("MATCH (m:StoreMeta {key: $key}) SET m.epoch = $epoch",
+                                     {"key": META_KEY, "epoch": epoch},
+                                     database_=self.database)
+        return epoch
 
     @_translated
     def neighbours(self, rid: str, depth: int = 1, scope: frozenset[str] = PUBLIC,

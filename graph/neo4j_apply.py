@@ -22,8 +22,9 @@ from .neo4j_schema import (COUNT_KEYS, EDGE_PROPS, EDGE_TYPES, KIND_LABELS, META
                            OWN_IN, OWN_OUT, RECORD_PROPS, count_key, facets)
 from .prepare import Prepared
 from .projection import LABELS, label_of
+from .quarantine import now_ms, refused
 from .rules import decide, prepare_chunk
-from .store import Outcome
+from .store import QUARANTINE_MAX, Outcome, Quarantined
 
 CHUNK = 2000
 _KNOWN_MAX = 200_000
@@ -63,6 +64,11 @@ def _create_edges(typ: str) -> str:
 _CREATE_EDGES = {typ: _create_edges(typ) for typ in EDGE_TYPES}
 _SAVE_META = "MATCH (m:StoreMeta {key: $key}) SET m += $props"
 _SAVE_CHECKPOINT = "MERGE (c:Checkpoint {peer: $peer}) SET c.cursor = $cursor"
+_SAVE_QUARANTINE = ("UNWIND $rows AS q CREATE (:Quarantined {id: q.id, at_ms: $at, peer: q.peer,"
+                    " rid: q.rid, reason: q.reason, detail: q.detail, text: q.text})")
+# ids are handed out under the meta node's lock and never reused: every id at or below the
+# newest minus the bound is older than the bound's newest entries
+_CUT_QUARANTINE = "MATCH (q:Quarantined) WHERE q.id <= $cut DELETE q"
 
 
 def _label(node_id: str) -> str | None:
@@ -87,14 +93,18 @@ class _State:
 class BatchWriter:
     """Applies envelopes in the open write transaction ``tx``; call ``finish`` before commit."""
 
-    def __init__(self, tx, *, trusted: bool):
+    def __init__(self, tx, *, trusted: bool, peer: str | None = None):
         self.tx = tx
         self.trusted = trusted
+        # with a peer, the batch's REJECTED records are collected for the quarantine
+        self.peer = peer
+        self.refused: list[Quarantined] = []
         row = tx.run(_LOCK, {"key": META_KEY}).single()
         if row is None:
             raise errors.StoreError("the store's meta node is missing")
         meta = row["meta"]
         self.seq = self.start_seq = meta["seq"]
+        self.quarantine_seq = meta.get("quarantine_seq", 0)
         self.counts = {key: meta.get(key, 0) for key in COUNT_KEYS}
         self.known: set[str] = set()     # node ids that exist in this transaction
         self.count_deltas: dict[str, int] = defaultdict(int)
@@ -106,11 +116,23 @@ class BatchWriter:
             outcomes.extend(self._chunk(chunk))
         return outcomes
 
-    def finish(self, checkpoint: tuple[str, str] | None) -> None:
-        """Write the new sequence, the counts and the checkpoint (same transaction)."""
+    def finish(self, checkpoint: tuple[str, str] | None, quarantine: list[Quarantined] = (),
+               quarantine_limit: int = QUARANTINE_MAX) -> None:
+        """Write the new sequence, the counts, the checkpoint and the quarantine entries (the
+        batch's refused records, then ``quarantine``) in the same transaction, keeping at
+        most ``quarantine_limit`` entries."""
         props = {}
         if self.seq != self.start_seq:
             props["seq"] = self.seq
+        entries = self.refused + list(quarantine)
+        if entries:
+            first = self.quarantine_seq + 1
+            self.quarantine_seq += len(entries)
+            props["quarantine_seq"] = self.quarantine_seq
+            self.tx.run(_SAVE_QUARANTINE, {"at": now_ms(), "rows": [
+                {"id": first + n, "peer": q.peer, "rid": q.rid, "reason": q.reason,
+                 "detail": q.detail, "text": q.text} for n, q in enumerate(entries)]}).consume()
+            self.tx.run(_CUT_QUARANTINE, {"cut": self.quarantine_seq - quarantine_limit}).consume()
         for key, delta in self.count_deltas.items():
             if delta:
                 props[key] = self.counts[key] + delta
@@ -129,6 +151,8 @@ class BatchWriter:
         states = self._lookup(list(dict.fromkeys(p.rid for _, p in valid)))
         self.seq = decide(valid, states, outcomes, self.seq)
         self._write([(rid, st) for rid, st in states.items() if st.write])
+        if self.peer is not None:
+            self.refused.extend(refused(self.peer, raw, outcomes, valid))
         return outcomes  # type: ignore[return-value]
 
     def _lookup(self, rids: list[str]) -> dict[str, _State]:
@@ -152,13 +176,15 @@ class BatchWriter:
         for rid, st in writes:
             p, seq = st.write
             search = p.search
+            shadow_vis, shadow_hash, shadow = p.shadow or (None, None, None)   # None: removed
             records[LABELS[p.kind]].append({
                 "id": rid, "kind": p.kind, "version": p.version, "hlc": p.hlc,
                 "visibility": p.visibility, "deleted": p.deleted, "seq": seq, "hash": p.hash,
                 "envelope": p.text, "country": p.country, "trl": p.trl, "stage": p.stage, "props": p.props,
                 "search_title": search[0] if search else None,
                 "search_body": search[1] if search else None,
-                "search_facets": facets(p.kind, p.visibility, seq) if search else None})
+                "search_facets": facets(p.kind, p.visibility, seq) if search else None,
+                "shadow_vis": shadow_vis, "shadow_hash": shadow_hash, "shadow": shadow})
             self.known.add(rid)
             seen = set()
             for src, typ, dst, props in p.edges:

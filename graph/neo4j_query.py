@@ -24,7 +24,6 @@ _REF_COUNTRY = ("technology", "demand", "agreement")       # via OWNS, SEEKS, PA
 # Edges from a party (institution) to the records it takes part in, and the reverse "BY".
 _PARTY_OUT = "OWNS|SEEKS|PARTY_TO|ORGANISED|PARTICIPATED_IN"
 _TOP = 2**63 - 1
-RETURNS = "r.envelope AS envelope, r.seq AS seq, r.hash AS hash"
 # A page comes back as one row holding a list: the driver handles each row as a message of
 # its own, which costs more than the row's data.
 COLLECT = " RETURN collect([r.envelope, r.seq, r.hash]) AS rows"
@@ -152,5 +151,32 @@ def list_page(read, codec: CursorCodec, q: RecordQuery) -> Page:
     return Page(items, codec.encode([items[-1].seq], fp) if more else None)
 
 
-CHANGES = ("MATCH (r:Record) WHERE r.seq > $since AND r.visibility IN $scope"
-           f" WITH r ORDER BY r.seq LIMIT $n{COLLECT}")
+# The feed for the node itself: every record, with its shadow tombstone's text.
+CHANGES_LOCAL = ("MATCH (r:Record) WHERE r.seq > $since WITH r ORDER BY r.seq LIMIT $n"
+                 " RETURN collect([r.envelope, r.seq, r.hash, r.shadow]) AS rows")
+# The feed for a narrower scope: a record outside it comes as its shadow when the shadow's
+# visibility is within it.
+CHANGES = ("MATCH (r:Record) WHERE r.seq > $since"
+           " AND (r.visibility IN $scope OR r.shadow_vis IN $scope)"
+           " WITH r ORDER BY r.seq LIMIT $n"
+           " RETURN collect(CASE WHEN r.visibility IN $scope THEN [r.envelope, r.seq, r.hash, null]"
+           " ELSE [r.shadow, r.seq, r.shadow_hash, null] END) AS rows")
+GET = ("MATCH (r:Node {id: $rid}) WHERE r:Record"
+       " AND (r.visibility IN $scope OR r.shadow_vis IN $scope)"
+       " RETURN r.envelope AS envelope, r.seq AS seq, r.hash AS hash, r.visibility AS visibility,"
+       " r.shadow_hash AS shadow_hash, r.shadow AS shadow")
+
+
+def feed(rows: list) -> list[StoredRecord]:
+    """The [text, seq, hash, shadow] rows of a changes query, in seq order."""
+    rows = sorted(rows, key=lambda row: row[1])
+    return [StoredRecord(None, seq, digest, text=text, shadow=shadow)
+            for text, seq, digest, shadow in rows]
+
+
+def got(row, scope: frozenset[str], local: bool) -> StoredRecord:
+    """The record of a GET row, or its shadow when the record is outside ``scope``."""
+    if row["visibility"] not in scope:
+        return StoredRecord(None, row["seq"], row["shadow_hash"], text=row["shadow"])
+    return StoredRecord(None, row["seq"], row["hash"], text=row["envelope"],
+                        shadow=row["shadow"] if local else None)

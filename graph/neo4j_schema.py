@@ -4,16 +4,21 @@
       + :Institution … :Event        the kind of a rid (``projection.LABELS``), also on stubs
       + :Country / :Field            the places and fields records point at
       + :Record {kind, version, hlc, visibility, deleted, seq, hash, envelope, country, trl,
-                 stage, props, search_title, search_body, search_facets}
+                 stage, props, search_title, search_body, search_facets,
+                 shadow_vis, shadow_hash, shadow}
                                      a node whose record was received (tombstones included);
                                      ``envelope`` is the canonical JSON, served byte for byte;
                                      ``props`` the graph node's display properties (JSON), so
-                                     a neighbourhood does not fetch and parse whole envelopes
+                                     a neighbourhood does not fetch and parse whole envelopes;
+                                     ``shadow*`` its shadow tombstone (``graph.store``), if any
     ()-[:OWNS {owner, …}]->()        the projection's edges; ``owner`` is the rid of the record
                                      whose body names the edge, other properties are its props
     (:StoreMeta {key: "store"})      schema version, cursor key, tokenizer version, the change
-                                     sequence ``seq``, live-record counts per kind and visibility
+                                     sequence ``seq``, live-record counts per kind and visibility,
+                                     the ``epoch``, the last quarantine id ``quarantine_seq``
     (:Checkpoint {peer, cursor})     sync progress, written in the same transaction as records
+    (:Quarantined {id, at_ms, peer, rid, reason, detail, text})
+                                     records refused from peers, at most ``QUARANTINE_MAX``
 
 A node is a stub when it has no live record (never received — no :Record label — or a
 tombstone): the graph shows it with ``stub=True`` wherever an edge of a visible record
@@ -41,7 +46,8 @@ from jembatan.network.vocab import VISIBILITIES
 from . import textindex
 from .projection import LABELS
 
-SCHEMA_VERSION = 1
+#: 2: shadows, the quarantine and the epoch (a version 1 database gains them when opened)
+SCHEMA_VERSION = 2
 META_KEY = "store"
 SEARCH_INDEX = "record_search"
 #: records per seq bucket (a search that matches many records ranks them bucket by bucket)
@@ -64,7 +70,8 @@ EDGE_TYPES = OWN_OUT + OWN_IN
 EDGE_PROPS = {"PARTY_TO": ("role",), "ENDORSES": ("version",)}
 #: a record node's properties, all written on every write (a None removes one)
 RECORD_PROPS = ("kind", "version", "hlc", "visibility", "deleted", "seq", "hash", "envelope",
-                "country", "trl", "stage", "props", "search_title", "search_body", "search_facets")
+                "country", "trl", "stage", "props", "search_title", "search_body", "search_facets",
+                "shadow_vis", "shadow_hash", "shadow")
 
 
 def count_key(kind: str, visibility: str) -> str:
@@ -80,6 +87,8 @@ _DDL = (
     "CREATE INDEX record_seq IF NOT EXISTS FOR (r:Record) ON (r.seq)",
     "CREATE CONSTRAINT store_meta_key IF NOT EXISTS FOR (m:StoreMeta) REQUIRE m.key IS UNIQUE",
     "CREATE CONSTRAINT checkpoint_peer IF NOT EXISTS FOR (c:Checkpoint) REQUIRE c.peer IS UNIQUE",
+    # listings walk it backwards (newest first); the oldest beyond the bound are cut by range
+    "CREATE CONSTRAINT quarantine_id IF NOT EXISTS FOR (q:Quarantined) REQUIRE q.id IS UNIQUE",
     # newest-first lists of one kind walk these backwards (the label narrows to the kind)
     *(f"CREATE INDEX {label.lower()}_seq IF NOT EXISTS FOR (n:{label}) ON (n.seq)"
       for label in KIND_LABELS),
@@ -89,7 +98,7 @@ _DDL = (
     " `fulltext.eventually_consistent`: false}}",
 )
 SCHEMA_NAMES = frozenset(
-    ["node_id", "record_seq", "store_meta_key", "checkpoint_peer", SEARCH_INDEX]
+    ["node_id", "record_seq", "store_meta_key", "checkpoint_peer", "quarantine_id", SEARCH_INDEX]
     + [f"{label.lower()}_seq" for label in KIND_LABELS])
 
 
@@ -102,6 +111,11 @@ def search_version() -> str:
     """What the derived properties depend on: the tokenizer, the bucket width and the
     display properties' version."""
     return f"{textindex.VERSION};bucket={BUCKET};props=1"
+
+
+def new_epoch() -> str:
+    """A random 128-bit epoch id, 32 hex digits."""
+    return secrets.token_hex(16)
 
 
 def _read_meta(driver, database: str) -> dict | None:
@@ -140,10 +154,15 @@ def setup(driver, database: str) -> bytes:
         driver.execute_query("CALL db.awaitIndexes(300)", database_=database)
     initial = {"schema_version": SCHEMA_VERSION, "cursor_key": secrets.token_hex(32),
                "seq": 0, "writes": 0, **dict.fromkeys(COUNT_KEYS, 0)}
-    # MERGE under the uniqueness constraint: concurrent openers agree on one meta node
+    # MERGE under the uniqueness constraint: concurrent openers agree on one meta node; a
+    # version 1 node gains the epoch and the quarantine counter (coalesce: a concurrent
+    # opener's values stay)
     meta = driver.execute_query(
-        "MERGE (m:StoreMeta {key: $key}) ON CREATE SET m += $initial RETURN m {.*} AS meta",
-        {"key": META_KEY, "initial": initial}, database_=database).records[0]["meta"]
+        "MERGE (m:StoreMeta {key: $key}) ON CREATE SET m += $initial"
+        " SET m.schema_version = $version, m.epoch = coalesce(m.epoch, $epoch),"
+        " m.quarantine_seq = coalesce(m.quarantine_seq, 0) RETURN m {.*} AS meta",
+        {"key": META_KEY, "initial": initial, "version": SCHEMA_VERSION, "epoch": new_epoch()},
+        database_=database).records[0]["meta"]
     if meta.get("tokenizer") != search_version():
         if meta.get("tokenizer") is not None:
             rebuild_search(driver, database)

@@ -12,7 +12,8 @@ import hashlib
 import json
 from typing import NamedTuple
 
-from jembatan.network.envelope import SIGNING_PREFIX, canonical_bytes
+from jembatan.network.envelope import ENVELOPE_KEYS, SIGNING_PREFIX, canonical_bytes
+from jembatan.network.vocab import VISIBILITIES
 
 from . import textindex
 from .projection import project
@@ -33,6 +34,8 @@ class Prepared(NamedTuple):
     trl: int | None                            # technology trl / demand trl_min
     stage: str | None                          # technology stage
     props: str                                 # the graph node's display properties, JSON
+    shadow: tuple[str, str, str] | None = None  # (visibility, content hash, canonical text) of
+                                               # the record's shadow tombstone (``prepare``)
 
 
 def encode(env: dict) -> tuple[str, str]:
@@ -49,8 +52,35 @@ def encode(env: dict) -> tuple[str, str]:
     return full.decode("utf-8"), digest
 
 
-def prepare(env: dict) -> Prepared:
-    """Everything a store writes for a validated envelope."""
+def _shadow(env: dict, shadow: dict) -> tuple[str, str, str]:
+    """(visibility, hash, text) of a shadow tombstone; ValueError naming what does not fit."""
+    if not isinstance(shadow, dict):
+        raise ValueError("shadow: must be an envelope (a dict)")
+    if (shadow.get("rid") != env["rid"] or shadow.get("kind") != env["kind"]
+            or shadow.get("origin") != env["origin"]):
+        raise ValueError("shadow: must have the record's rid")
+    if shadow.get("version") != env["version"] or isinstance(shadow.get("version"), bool):
+        raise ValueError("shadow: must have the record's version")
+    if shadow.get("deleted") is not True or shadow.get("body") is not None:
+        raise ValueError("shadow: must be a tombstone (deleted, null body)")
+    if set(shadow) != set(ENVELOPE_KEYS) or not isinstance(shadow["sigs"], list):
+        raise ValueError(f"shadow: must be a whole envelope ({', '.join(ENVELOPE_KEYS)})")
+    vis = shadow.get("visibility")
+    # private < alliance < public: the shadow is what readers of the wider scope knew
+    if vis not in VISIBILITIES or VISIBILITIES.index(vis) >= VISIBILITIES.index(env["visibility"]):
+        raise ValueError(f"shadow: its visibility must be wider than {env['visibility']!r}")
+    text, digest = encode(shadow)
+    return vis, digest, text
+
+
+def prepare(env: dict, shadow: dict | None = None) -> Prepared:
+    """Everything a store writes for a validated envelope.
+
+    ``shadow``: a validated tombstone envelope at the same rid and version with a wider
+    visibility than ``env`` (see ``graph.store``), stored beside the record and served
+    instead of it to readers of the wider scope; ``ValueError`` if it does not fit.
+    """
+    shadowed = None if shadow is None else _shadow(env, shadow)
     text, digest = encode(env)
     body, kind = env["body"], env["kind"]
     node, edges = project(env)
@@ -67,4 +97,5 @@ def prepare(env: dict) -> Prepared:
         text, digest, textindex.record_texts(env),
         tuple((e.src, e.type, e.dst, json.dumps(e.props, sort_keys=True) if e.props else None)
               for e in edges),
-        country, trl, stage, json.dumps(node.props, ensure_ascii=False, sort_keys=True))
+        country, trl, stage, json.dumps(node.props, ensure_ascii=False, sort_keys=True),
+        shadowed)

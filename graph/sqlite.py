@@ -20,13 +20,14 @@ from typing import Iterable, Iterator
 from jembatan.network import errors
 from jembatan.network.ids import KINDS
 
+from . import quarantine as quarantine_rules
 from . import sqlite_graph, sqlite_query, sqlite_search
 from .cursor import CursorCodec
 from .filters import check_changes_limit, check_query, check_scope, check_search_text
-from .sqlite_apply import BatchWriter, save_checkpoint
-from .sqlite_schema import configure, setup
-from .store import (LOCAL, PUBLIC, REJECTED, BatchRejected, Outcome, Page, RecordQuery,
-                    StoredRecord, Subgraph, iter_feed)
+from .sqlite_apply import BatchWriter, save_checkpoint, save_quarantine
+from .sqlite_schema import configure, new_epoch, setup
+from .store import (LOCAL, PUBLIC, QUARANTINE_MAX, REJECTED, BatchRejected, Outcome, Page,
+                    QuarantineEntry, Quarantined, RecordQuery, StoredRecord, Subgraph, iter_feed)
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,15 @@ def _translated(method):
     return wrapper
 
 
+def _marks(values) -> str:
+    return ",".join("?" * len(values))
+
+
 class SqliteStore:
     """The Store protocol on one SQLite file (see ``graph/store.py`` for the semantics)."""
+
+    #: the most quarantine entries kept (``graph.store.QUARANTINE_MAX``)
+    quarantine_limit = QUARANTINE_MAX
 
     def __init__(self, path: str):
         self.path = str(path)
@@ -132,12 +140,14 @@ class SqliteStore:
     # -- writes ---------------------------------------------------------------------------
 
     def apply(self, envelopes: Iterable[dict], *, trusted: bool = False,
-              all_or_nothing: bool = False, checkpoint: tuple[str, str] | None = None) -> list[Outcome]:
+              all_or_nothing: bool = False, checkpoint: tuple[str, str] | None = None,
+              quarantine: Iterable[Quarantined] = ()) -> list[Outcome]:
         if checkpoint is not None and not (
                 isinstance(checkpoint, tuple) and len(checkpoint) == 2
                 and all(isinstance(part, str) for part in checkpoint)):
             raise errors.ValidationError("Invalid checkpoint.", errors=[
                 {"field": "checkpoint", "detail": "Must be a (peer, cursor) pair of strings."}])
+        entries = quarantine_rules.check_entries(quarantine)
         conn = self._conn()
         if conn.in_transaction:
             # e.g. the envelope generator itself calls apply: the inner call must not commit
@@ -149,12 +159,16 @@ class SqliteStore:
             log.error("sqlite store cannot start a write: %s", exc)
             raise errors.StoreError("The node's database is busy or failed.") from exc
         try:
-            outcomes = BatchWriter(conn, trusted=trusted).run(envelopes)
+            writer = BatchWriter(conn, trusted=trusted,
+                                 peer=checkpoint[0] if checkpoint is not None else None)
+            outcomes = writer.run(envelopes)
             if all_or_nothing and any(o.status == REJECTED for o in outcomes):
                 # nothing is written, so no outcome carries a change sequence
                 raise BatchRejected([dataclasses.replace(o, seq=None) for o in outcomes])
             if checkpoint is not None:
                 save_checkpoint(conn, *checkpoint)
+            save_quarantine(conn, writer.refused + entries, quarantine_rules.now_ms(),
+                            self.quarantine_limit)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -172,12 +186,20 @@ class SqliteStore:
 
     @_translated
     def get(self, rid: str, scope: frozenset[str] = LOCAL) -> StoredRecord | None:
-        vis = sorted(check_scope(scope))
+        scope = check_scope(scope)
+        vis = sorted(scope)
         row = self._conn().execute(
-            "SELECT r.envelope, r.seq, r.hash FROM nodes n JOIN records r ON r.id = n.nid"
-            f" WHERE n.id = ? AND r.visibility IN ({','.join('?' * len(vis))})",
-            (rid, *vis)).fetchone()
-        return StoredRecord(None, row[1], row[2], text=row[0]) if row else None
+            "SELECT r.envelope, r.seq, r.hash, r.visibility, r.shadow_vis, r.shadow_hash, r.shadow"
+            " FROM nodes n JOIN records r ON r.id = n.nid WHERE n.id = ?"
+            f" AND (r.visibility IN ({_marks(vis)}) OR r.shadow_vis IN ({_marks(vis)}))",
+            (rid, *vis, *vis)).fetchone()
+        if row is None:
+            return None
+        text, seq, digest, visibility, _, shadow_hash, shadow = row
+        if visibility not in scope:   # out of scope, but its shadow is not
+            return StoredRecord(None, seq, shadow_hash, text=shadow)
+        return StoredRecord(None, seq, digest, text=text,
+                            shadow=shadow if scope == LOCAL else None)
 
     @_translated
     def list(self, query: RecordQuery) -> Page:
@@ -195,11 +217,21 @@ class SqliteStore:
             raise errors.ValidationError("Invalid position.", errors=[
                 {"field": "since", "detail": "Must be an integer ≥ 0."}])
         check_changes_limit(limit)
-        vis = sorted(check_scope(scope))
+        scope = check_scope(scope)
+        if scope == LOCAL:   # every record in scope, with its shadow
+            rows = self._conn().execute(
+                "SELECT envelope, seq, hash, shadow FROM records WHERE seq > ?"
+                " ORDER BY seq LIMIT ?", (since, limit)).fetchall()
+            return [StoredRecord(None, seq, digest, text=env, shadow=shadow)
+                    for env, seq, digest, shadow in rows]
+        vis = sorted(scope)
+        marks = _marks(vis)
+        # a record outside the scope comes as its shadow when the shadow is within it
         rows = self._conn().execute(
-            "SELECT envelope, seq, hash FROM records WHERE seq > ?"
-            f" AND visibility IN ({','.join('?' * len(vis))}) ORDER BY seq LIMIT ?",
-            (since, *vis, limit)).fetchall()
+            f"SELECT CASE WHEN visibility IN ({marks}) THEN envelope ELSE shadow END, seq,"
+            f" CASE WHEN visibility IN ({marks}) THEN hash ELSE shadow_hash END"
+            f" FROM records WHERE seq > ? AND (visibility IN ({marks}) OR shadow_vis IN ({marks}))"
+            " ORDER BY seq LIMIT ?", (*vis, *vis, since, *vis, *vis, limit)).fetchall()
         return [StoredRecord(None, seq, digest, text=env) for env, seq, digest in rows]
 
     @_translated
@@ -224,6 +256,42 @@ class SqliteStore:
 
     def iter_all(self, scope: frozenset[str] = LOCAL) -> Iterator[StoredRecord]:
         return iter_feed(self, scope)
+
+    # -- federation: quarantine and epoch ---------------------------------------------------
+
+    @_translated
+    def quarantined(self, limit: int = 50, before: int | None = None,
+                    reason: str | None = None) -> list[QuarantineEntry]:
+        quarantine_rules.check_listing(limit, before, reason)
+        where, params = ["id < ?"], [before if before is not None else 2**63 - 1]
+        if reason is not None:
+            where.append("reason = ?")
+            params.append(reason)
+        rows = self._conn().execute(
+            "SELECT id, at_ms, peer, rid, reason, detail, text FROM quarantine"
+            f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [QuarantineEntry(*row) for row in rows]
+
+    @_translated
+    def quarantine_counts(self) -> dict[str, int]:
+        return dict(self._conn().execute(
+            "SELECT reason, COUNT(*) FROM quarantine GROUP BY reason ORDER BY reason"))
+
+    @_translated
+    def epoch(self) -> str:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        if row is None:
+            raise errors.StoreError("The node's database has no epoch.")
+        return row[0]
+
+    @_translated
+    def new_epoch(self) -> str:
+        epoch = new_epoch()
+        conn = self._conn()
+        if conn.in_transaction:   # it would join (and share the fate of) a running batch
+            raise RuntimeError("new_epoch() inside apply()")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (epoch,))   # autocommit
+        return epoch
 
     @_translated
     def neighbours(self, rid: str, depth: int = 1, scope: frozenset[str] = PUBLIC,

@@ -15,8 +15,9 @@ from typing import Iterable, Iterator
 
 from . import textindex
 from .prepare import Prepared
+from .quarantine import refused
 from .rules import decide, prepare_chunk
-from .store import Outcome
+from .store import Outcome, Quarantined
 
 CHUNK = 1000
 _NID_CACHE_MAX = 200_000
@@ -36,9 +37,12 @@ class _State:
 class BatchWriter:
     """Applies envelopes on ``conn``, which is inside ``BEGIN IMMEDIATE``."""
 
-    def __init__(self, conn: sqlite3.Connection, *, trusted: bool):
+    def __init__(self, conn: sqlite3.Connection, *, trusted: bool, peer: str | None = None):
         self.conn = conn
         self.trusted = trusted
+        # with a peer, the batch's REJECTED records are collected for the quarantine
+        self.peer = peer
+        self.refused: list[Quarantined] = []
         self.seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()[0]
         self.last_nid = conn.execute("SELECT COALESCE(MAX(nid), 0) FROM nodes").fetchone()[0]
         self.nids: dict[str, int] = {}
@@ -61,6 +65,8 @@ class BatchWriter:
         states = self._lookup(list(dict.fromkeys(p.rid for _, p in valid)))
         self.seq = decide(valid, states, outcomes, self.seq)
         self._write([(rid, st) for rid, st in states.items() if st.write])
+        if self.peer is not None:
+            self.refused.extend(refused(self.peer, raw, outcomes, valid))
         return outcomes  # type: ignore[return-value]
 
     def _lookup(self, rids: list[str]) -> dict[str, _State]:
@@ -98,8 +104,9 @@ class BatchWriter:
         record_rows, edge_rows = [], []
         for _, st in writes:
             p, seq = st.write
+            shadow = p.shadow or (None, None, None)   # a write without one clears the old one
             record_rows.append((st.nid, p.kind, p.version, p.hlc, p.visibility, int(p.deleted),
-                                seq, p.hash, p.text, p.country, p.trl, p.stage))
+                                seq, p.hash, p.text, p.country, p.trl, p.stage, *shadow))
             owner = st.nid
             for src, typ, dst, props in p.edges:
                 edge_rows.append((nids[src], typ, nids[dst], owner, seq, props))
@@ -116,11 +123,13 @@ class BatchWriter:
             c.executemany("DELETE FROM edges WHERE owner = ?", [(n,) for n in replaced])
         c.executemany(
             "INSERT INTO records(id, kind, version, hlc, visibility, deleted, seq, hash, envelope,"
-            " country, trl, stage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+            " country, trl, stage, shadow_vis, shadow_hash, shadow)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
             " kind = excluded.kind, version = excluded.version, hlc = excluded.hlc,"
             " visibility = excluded.visibility, deleted = excluded.deleted, seq = excluded.seq,"
             " hash = excluded.hash, envelope = excluded.envelope, country = excluded.country,"
-            " trl = excluded.trl, stage = excluded.stage", record_rows)
+            " trl = excluded.trl, stage = excluded.stage, shadow_vis = excluded.shadow_vis,"
+            " shadow_hash = excluded.shadow_hash, shadow = excluded.shadow", record_rows)
         if edge_rows:
             # OR IGNORE: a body may name the same target twice (e.g. a demand's repeated field)
             c.executemany("INSERT OR IGNORE INTO edges(src, type, dst, owner, seq, props) "
@@ -172,3 +181,16 @@ class BatchWriter:
 def save_checkpoint(conn: sqlite3.Connection, peer: str, cursor: str) -> None:
     conn.execute("INSERT INTO checkpoints(peer, cursor) VALUES (?, ?) "
                  "ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor", (peer, cursor))
+
+
+def save_quarantine(conn: sqlite3.Connection, entries: list[Quarantined], at_ms: int,
+                    limit: int) -> None:
+    """Insert the entries, then drop the oldest beyond ``limit`` (ids are never reused, so
+    every id at or below the newest minus ``limit`` is older than the ``limit`` newest)."""
+    if not entries:
+        return
+    conn.executemany(
+        "INSERT INTO quarantine(at_ms, peer, rid, reason, detail, text) VALUES (?,?,?,?,?,?)",
+        [(at_ms, q.peer, q.rid, q.reason, q.detail, q.text) for q in entries])
+    conn.execute("DELETE FROM quarantine WHERE id <= (SELECT MAX(id) FROM quarantine) - ?",
+                 (limit,))

@@ -1,6 +1,6 @@
 """The SQLite store's schema, connection settings and one-time setup.
 
-    meta(key, value)                 schema_version, cursor_key, tokenizer
+    meta(key, value)                 schema_version, cursor_key, tokenizer, epoch
     nodes(nid, id)                   every graph node id (rids, "country:CN", "field:ict") → an integer;
                                      a record's row in ``records`` and ``search`` uses the same integer
     records(id, kind, version, ...)  the latest copy of each record (tombstones included) with its
@@ -10,6 +10,11 @@
     search(title, body)              FTS5, contentless, tokens from ``textindex`` (ascii tokenizer)
     counts(kind, visibility, n)      live records per kind and visibility, kept by ``apply``
     checkpoints(peer, cursor)        sync progress, written in the same transaction as the records
+    quarantine(id, at_ms, peer, ...) records refused from peers, at most ``QUARANTINE_MAX``
+
+A record's shadow tombstone (``graph.store``) lives in its row: ``shadow_vis``, ``shadow_hash``
+and ``shadow`` (canonical JSON), all NULL when it has none. Schema version 2 added them, the
+quarantine and the epoch; opening a version 1 file adds them in place.
 
 A node is a stub when it has no live record (never received, or a tombstone): the graph
 shows it with ``stub=True`` wherever an edge of a visible record reaches it.
@@ -24,7 +29,7 @@ from jembatan.network.errors import StoreError
 
 from . import textindex
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 log = logging.getLogger(__name__)
 
 _TABLES = """
@@ -50,8 +55,11 @@ CREATE TABLE IF NOT EXISTS records (
     country    TEXT,                     -- institution / event: its own country
     trl        INTEGER,                  -- technology: trl; demand: trl_min
     stage      TEXT,                     -- technology stage
-    -- last, so filters read the small columns without walking the envelope's overflow pages
-    envelope   TEXT NOT NULL             -- canonical JSON (RFC 8785), served byte for byte
+    shadow_vis  TEXT,                    -- the shadow tombstone's visibility, NULL: none
+    shadow_hash TEXT,                    -- its content hash
+    -- after the small columns, so filters read them without walking the envelope's overflow pages
+    envelope   TEXT NOT NULL,            -- canonical JSON (RFC 8785), served byte for byte
+    shadow     TEXT                      -- the shadow tombstone's canonical JSON
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_seq ON records(seq);
 CREATE INDEX IF NOT EXISTS records_kind_seq ON records(kind, seq);
@@ -85,7 +93,25 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     peer   TEXT PRIMARY KEY,
     cursor TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- AUTOINCREMENT: an id is never handed out twice, so a listing's "before" stays valid
+-- while the oldest entries are dropped
+CREATE TABLE IF NOT EXISTS quarantine (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms  INTEGER NOT NULL,
+    peer   TEXT NOT NULL,
+    rid    TEXT,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    text   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantine_reason ON quarantine(reason, id);
 """
+
+# Columns a version 1 file lacks, added in place (at the end of the row: a migrated file
+# reads shadow_vis past the envelope, which only a read outside the record's scope does).
+_ADDED_COLUMNS = (("records", "shadow_vis", "TEXT"), ("records", "shadow_hash", "TEXT"),
+                  ("records", "shadow", "TEXT"))
 
 # Contentless: the text lives in records.envelope already; an old version's entries are
 # removed with FTS5's 'delete' command by re-tokenising the old envelope, which is why the
@@ -119,6 +145,11 @@ def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
                  "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
 
+def new_epoch() -> str:
+    """A random 128-bit epoch id, 32 hex digits."""
+    return secrets.token_hex(16)
+
+
 def _state(conn: sqlite3.Connection) -> tuple[str | None, str | None, str | None]:
     """(schema version, cursor key, tokenizer version) as stored, Nones for a new file."""
     exists = conn.execute(
@@ -148,8 +179,10 @@ def setup(conn: sqlite3.Connection) -> bytes:
         version, key, tokenizer = _state(conn)   # again: another process may have done it
         for statement in _statements(_TABLES + _SEARCH):
             conn.execute(statement)
-        if version is None:
-            _set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+        _add_columns(conn)
+        if _meta(conn, "epoch") is None:
+            _set_meta(conn, "epoch", new_epoch())
+        _set_meta(conn, "schema_version", str(SCHEMA_VERSION))
         if key is None:
             key = secrets.token_hex(32)
             _set_meta(conn, "cursor_key", key)
@@ -162,6 +195,14 @@ def setup(conn: sqlite3.Connection) -> bytes:
         conn.execute("ROLLBACK")
         raise
     return bytes.fromhex(key)
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Add the columns a file made by an older version lacks (NULL in every existing row)."""
+    for table, column, decl in _ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
 def _statements(script: str) -> list[str]:

@@ -5,6 +5,17 @@ Every backend passes the same contract suite (``tests/contract/``). Records go i
 the same content is a no-op, the same version with other content is rejected (the first copy
 stays). Each write takes the next value of the node-local change sequence inside the write
 transaction, so the changes feed never misses or reorders a committed write.
+
+Federation adds three things a store keeps for the sync layer:
+
+* a record's *shadow*: when the origin narrows a record's visibility, it stores beside the
+  record a signed tombstone at the same rid and version with the wider visibility peers
+  knew; a reader whose scope excludes the record but includes the shadow gets the shadow
+  (``get``, ``changes``), so the peers that held the wider copy learn it is gone;
+* the *quarantine*: records refused from a peer, kept with the reason for an operator,
+  written in the same transaction as the records and the peer's checkpoint;
+* the *epoch*: a random id of this store's history; a node restored from a backup takes a
+  new one, so peers holding cursors of the old history start again from 0.
 """
 from __future__ import annotations
 
@@ -23,6 +34,10 @@ LOCAL = frozenset({"public", "alliance", "private"})  # the node's own authentic
 
 CREATED, UPDATED, UNCHANGED, STALE, REJECTED = "created", "updated", "unchanged", "stale", "rejected"
 
+#: the most quarantine entries a store keeps: inserting more drops the oldest, so a hostile
+#: peer sending refused records without end cannot fill the disk
+QUARANTINE_MAX = 100_000
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -39,14 +54,19 @@ class StoredRecord:
     A backend builds it from the envelope or, cheaper, from the stored canonical JSON text
     (``text=``); the other form is derived on first use. Serving ``text`` as it is spares
     a parse and a re-encode on every read, and hands other nodes the exact stored bytes.
-    """
-    __slots__ = ("seq", "hash", "_envelope", "_text")
 
-    def __init__(self, envelope: dict | None, seq: int, hash: str, *, text: str | None = None):
+    ``shadow``: the canonical text of the record's shadow tombstone, if it has one and the
+    read was made with the ``LOCAL`` scope (the node itself, e.g. to copy its store); None
+    otherwise. A reader served the shadow *instead* of the record gets it as ``text``.
+    """
+    __slots__ = ("seq", "hash", "shadow", "_envelope", "_text")
+
+    def __init__(self, envelope: dict | None, seq: int, hash: str, *, text: str | None = None,
+                 shadow: str | None = None):
         if envelope is None and text is None:
             raise TypeError("StoredRecord needs the envelope or its text")
         self._envelope, self._text = envelope, text
-        self.seq, self.hash = seq, hash
+        self.seq, self.hash, self.shadow = seq, hash, shadow
 
     @property
     def envelope(self) -> dict:
@@ -70,11 +90,34 @@ class StoredRecord:
         return self.envelope["version"]
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, StoredRecord) and (self.seq, self.hash, self.envelope)
-                == (other.seq, other.hash, other.envelope))
+        return (isinstance(other, StoredRecord)
+                and (self.seq, self.hash, self.shadow, self.envelope)
+                == (other.seq, other.hash, other.shadow, other.envelope))
 
     def __repr__(self) -> str:
         return f"StoredRecord(seq={self.seq}, hash={self.hash!r}, text={self.text[:60]!r}…)"
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A record refused from a peer, to be kept in the quarantine (``Store.apply``)."""
+    peer: str                 # the peer it came from
+    reason: str               # a short code: "equivocation", "invalid", "signature", …
+    detail: str               # a sentence for the operator
+    text: str                 # the record as received
+    rid: str | None = None    # its rid, when it had a readable one
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A quarantined record as stored."""
+    id: int                   # increasing: a newer entry has a higher id
+    at_ms: int                # when it was quarantined (Unix ms)
+    peer: str
+    rid: str | None
+    reason: str
+    detail: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -128,19 +171,24 @@ class Subgraph:
 @runtime_checkable
 class Store(Protocol):
     def apply(self, envelopes: Iterable[dict | Prepared], *, trusted: bool = False,
-              all_or_nothing: bool = False, checkpoint: tuple[str, str] | None = None) -> list[Outcome]:
+              all_or_nothing: bool = False, checkpoint: tuple[str, str] | None = None,
+              quarantine: Iterable[Quarantined] = ()) -> list[Outcome]:
         """Apply a batch in one transaction; one Outcome per input, in order.
 
         ``trusted``: the envelopes were validated by the caller (``load_envelope``); otherwise
         the store validates each and rejects the invalid ones. A ``Prepared`` item
         (``graph.prepare``) was validated and prepared by the caller, possibly in another
-        process; the store only writes it. ``all_or_nothing``: if any
+        process; the store only writes it, with its shadow (a record written without one
+        loses the shadow it had). ``all_or_nothing``: if any
         outcome is REJECTED, nothing is written and ``BatchRejected`` is raised carrying the
-        outcomes. ``checkpoint``: (peer, cursor) saved in the same transaction.
+        outcomes. ``checkpoint``: (peer, cursor) saved in the same transaction; with it,
+        every REJECTED record of the batch is also quarantined (peer = the checkpoint's).
+        ``quarantine``: more refused records to keep, in the same transaction.
         """
 
     def get(self, rid: str, scope: frozenset[str] = LOCAL) -> StoredRecord | None:
-        """The stored record (tombstones included) if its visibility is within ``scope``."""
+        """The stored record (tombstones included) if its visibility is within ``scope``;
+        else its shadow tombstone if the shadow's visibility is."""
 
     def list(self, query: RecordQuery) -> Page:
         """Newest change first, keyset-paginated."""
@@ -150,7 +198,8 @@ class Store(Protocol):
 
     def changes(self, since: int = 0, limit: int = 1000,
                 scope: frozenset[str] = LOCAL) -> list[StoredRecord]:
-        """Records whose latest change has seq > ``since``, in seq order."""
+        """Records whose latest change has seq > ``since``, in seq order; a record outside
+        ``scope`` whose shadow is within it comes as its shadow (at the record's seq)."""
 
     def last_seq(self) -> int: ...
 
@@ -165,6 +214,20 @@ class Store(Protocol):
 
     def iter_all(self, scope: frozenset[str] = LOCAL) -> Iterator[StoredRecord]:
         """Every record (tombstones included), in seq order, for export and copy."""
+
+    def quarantined(self, limit: int = 50, before: int | None = None,
+                    reason: str | None = None) -> list[QuarantineEntry]:
+        """Quarantined records newest first (id descending), ids < ``before``, of one
+        ``reason`` if given. At most ``QUARANTINE_MAX`` entries are kept."""
+
+    def quarantine_counts(self) -> dict[str, int]:
+        """How many quarantined records are kept, per reason."""
+
+    def epoch(self) -> str:
+        """The store's epoch: 32 hex digits made when the store was created."""
+
+    def new_epoch(self) -> str:
+        """Replace the epoch with a new random one (a node restored from a backup) and return it."""
 
     def close(self) -> None: ...
 
