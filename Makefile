@@ -9,7 +9,7 @@ DEMO_DIR ?= var/demo
 SCALE  ?= 1
 PORT   ?= 5000
 
-.PHONY: install neo4j demo test bench clean
+.PHONY: install neo4j couch demo test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ install: $(STAMP) $(VENDOR)/.installed
 
 # A node filled with the demo alliance, served on 127.0.0.1.
 demo: install
-	$(BIN)/jembatan demo --dir $(DEMO_DIR) --scale $(SCALE) --host 127.0.0.1 --port $(PORT)
+	$(BIN)/jembatan demo --federation --dir $(DEMO_DIR)/federation-$(SCALE) --scale $(SCALE) --port $(PORT)
 
 # A Neo4j 5.26 Community server for the tests, assembled from Maven Central into .cache/neo4j
 # (tests/neo4j/pom.xml; tests/neo4j_server.py runs it). The old classpath is removed first so a
@@ -46,13 +46,22 @@ $(NEO4J_STAMP): tests/neo4j/pom.xml $(wildcard tests/neo4j/src/main/java/jembata
 
 neo4j: $(NEO4J_STAMP)
 
-test: install neo4j
+# pouchdb-server, the CouchDB-protocol replication the sync benchmark is compared with. Its
+# optional native modules' install scripts download binaries; in memory none is needed.
+COUCH_STAMP := bench/couch/node_modules/.installed
+$(COUCH_STAMP): bench/couch/package.json bench/couch/package-lock.json
+	npm ci --prefix bench/couch --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+couch: $(COUCH_STAMP)
+
+test: install neo4j couch
 	$(BIN)/pytest -q
 
 # Benchmarks print tables; BENCHMARKS.md records them with the machine's description.
-bench: install neo4j
+bench: install neo4j couch
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache node_modules $(VENDOR) $(NEO4J_CACHE)
+	rm -rf $(VENV) var .pytest_cache node_modules bench/couch/node_modules $(VENDOR) $(NEO4J_CACHE)

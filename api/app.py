@@ -23,16 +23,19 @@ from jembatan.graph import open_store
 from jembatan.graph.store import Store
 from jembatan.network.hlc import Clock
 from jembatan.network.keys import KeyRing, keys_stamp, load_keyring
+from jembatan.network.registry import REGISTRY_FILE, Registry, load_node_registry
 from jembatan.network.signing import sign_envelope
 from jembatan.network.text import MultilingualText
 
 from . import problems
 from .auth import TokenCache
+from .federation import confirmation_blueprint, federation_blueprint
 from .health import health_blueprint
 from .node import NodeConfig, load_node
 from .records import RESOURCE_KINDS, records_blueprint
 from .search import search_blueprint
 from .settings import from_env
+from .sync_http import sync_blueprint
 
 #: where the app serves Swagger UI's files from (``api/static/vendor/swagger-ui/``, copied
 #: from the npm package ``swagger-ui-dist`` at build time: no CDN, the docs work offline)
@@ -62,6 +65,8 @@ class NodeState:
         self._lock = threading.Lock()
         self._ring: KeyRing | None = None
         self._ring_stamp: tuple[int, int, int] | None = None
+        self._registry: Registry | None = None
+        self._registry_stamp: tuple[int, int, int] | None = None
 
     @property
     def keyring(self) -> KeyRing:
@@ -74,6 +79,21 @@ class NodeState:
                 ring = load_keyring(self.node.home)
                 self._ring, self._ring_stamp = ring, stamp
         return ring
+
+    @property
+    def registry(self) -> Registry | None:
+        """The node's last good alliance registry (None before the first), re-read when a
+        sync or `jembatan registry import` replaces registry.json."""
+        try:
+            st = (self.node.home / REGISTRY_FILE).stat()
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._registry_stamp or (stamp is not None and self._registry is None):
+            with self._lock:
+                self._registry = None if stamp is None else load_node_registry(self.node.home)
+                self._registry_stamp = stamp
+        return self._registry
 
     def sign(self, env: dict) -> dict:
         """``env`` signed by this node with its key for the record's HLC moment."""
@@ -168,4 +188,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(records_blueprint(kind))
     api.register_blueprint(search_blueprint())
     api.register_blueprint(health_blueprint())
+    api.register_blueprint(federation_blueprint())
+    api.register_blueprint(confirmation_blueprint())
+    api.register_blueprint(sync_blueprint())
     return app

@@ -102,3 +102,11 @@ def require_writer() -> str:
         raise errors.Forbidden(f"The role {role!r} may read but not write; "
                                "writing needs an editor or admin token.")
     return role
+
+
+def require_reader() -> str:
+    """The caller's role (any node user); 401 for anonymous callers."""
+    role = caller_role()
+    if role is None:
+        raise _unauthorized("This needs a bearer token of a node user.")
+    return role

@@ -7,7 +7,6 @@ one-line message on stderr and a non-zero exit (2 for bad usage or a bad node di
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -21,11 +20,14 @@ import click
 from jembatan.graph import open_store
 from jembatan.network.errors import BadRequest, JembatanError
 from jembatan.network.ids import KINDS
-from jembatan.network.keys import ensure_key, load_keyring, read_key_infos
+from jembatan.network.keys import ensure_key, read_key_infos
 from jembatan.network.vocab import VISIBILITIES
 
 from .cli_alliance import alliance as alliance_group
+from .cli_backup import store_backup, store_new_epoch, store_restore
+from .cli_demo import demo
 from .cli_keys import key as key_group, registry as registry_group
+from .cli_sync import peer as peer_group, quarantine, sync
 from .import_sources import FORMATS, ImportFailed, format_of
 from .node import ROLES, NodeConfig, NodeError, Tokens, init_node, load_node
 from .settings import from_env
@@ -290,82 +292,6 @@ def export(home: Path, fmt: str, kind: str | None, output: str) -> None:
     click.echo(f"{n} records exported", err=True)
 
 
-# -- demo -----------------------------------------------------------------------------------
-
-DEMO_MARKER = "demo.json"
-
-
-def _build_demo(home: Path, scale: int, store_url: str | None) -> NodeConfig:
-    from jembatan.network.demo import generate
-    from jembatan.network.signing import sign_all
-
-    cfg = init_node(home, name="Jembatan demo node", country="ID", node_id=None,
-                    store=store_url or "sqlite:///node.db")
-    store = open_store(cfg.store_url)
-    try:
-        if store.last_seq():
-            raise click.ClickException(f"the store {redact(cfg.store_url)} already holds records; "
-                                       "the demo needs an empty one")
-        click.echo(f"Generating and importing the demo records (scale {scale})…", err=True)
-        # the first key's window starts at the epoch, so it covers the generated history
-        key = load_keyring(cfg.home).current()
-        outcomes = store.apply(sign_all(generate(scale, origin=cfg.node_id), key, cfg.node_id),
-                               all_or_nothing=True)
-    finally:
-        store.close()
-    (cfg.home / DEMO_MARKER).write_text(json.dumps({"scale": scale, "records": len(outcomes)}) + "\n")
-    click.echo(f"Imported {len(outcomes)} demo records", err=True)
-    return cfg
-
-
-@cli.command()
-@_dir_option(required=False)
-@click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 10_000),
-              help="Size of the alliance: 500 records per unit (2000 = 10^6 records).")
-@click.option("--store", "store_url", metavar="URL",
-              help="Store of a new demo node, e.g. neo4j://neo4j:PASSWORD@127.0.0.1:7687 "
-                   "(it must be empty) [a SQLite file in DIR].")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--no-serve", is_flag=True, help="Build the demo node, do not serve it.")
-def demo(home: Path | None, scale: int, store_url: str | None, host: str, port: int,
-         no_serve: bool) -> None:
-    """A node filled with a generated alliance, served on HOST:PORT.
-
-    DIR defaults to ./var/demo/scale-N (./var/demo/scale-N-neo4j with a Neo4j --store); a DIR
-    that already holds the demo is reused.
-    """
-    backend = "" if not store_url or store_url.startswith("sqlite:") else "-" + store_url.split(":")[0]
-    home = home or Path("var") / "demo" / f"scale-{scale}{backend}"
-    if (home / "node.json").exists():
-        if not (home / DEMO_MARKER).exists():
-            raise click.UsageError(f"{home} holds a node that is not a finished demo; "
-                                   "pass another --dir")
-        cfg = load_node(home)
-        if not read_key_infos(cfg.home):
-            raise click.UsageError(f"{home} holds a demo built before records were signed; "
-                                   "remove it or pass another --dir")
-        if store_url and store_url != cfg.store:
-            raise click.UsageError(f"{home} holds a demo on {redact(cfg.store)}, not on "
-                                   f"{redact(store_url)}; pass another --dir")
-        click.echo(f"Reusing the demo node {cfg.node_id} in {cfg.home}", err=True)
-    else:
-        created = not home.exists()
-        try:
-            cfg = _build_demo(home, scale, store_url)
-        except BaseException:
-            if created:
-                shutil.rmtree(home, ignore_errors=True)
-            else:
-                for name in (DEMO_MARKER, "node.json"):
-                    (home / name).unlink(missing_ok=True)
-            raise
-    click.echo(f"Editor token: {Tokens(cfg.home).create('editor', 'demo')}")
-    sys.stdout.flush()
-    if not no_serve:
-        _serve(cfg, host, port, dev=False)
-
-
 # -- store ----------------------------------------------------------------------------------
 
 @cli.group()
@@ -418,9 +344,15 @@ def store_copy(src: str, dst: str, batch: int, into_nonempty: bool) -> None:
     click.echo("Verified: both stores hold the same records.")
 
 
+for command in (store_backup, store_restore, store_new_epoch):
+    store.add_command(command)
 cli.add_command(key_group)
 cli.add_command(registry_group)
 cli.add_command(alliance_group)
+cli.add_command(demo)
+cli.add_command(peer_group)
+cli.add_command(sync)
+cli.add_command(quarantine)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from marshmallow import fields as mf, validate
 from jembatan.graph.store import (CREATED, LOCAL, UNCHANGED, UPDATED, Page, RecordQuery,
                                   StoredRecord)
 from jembatan.network import errors, vocab
+from jembatan.graph.prepare import prepare
 from jembatan.network.envelope import Sig, load_body, load_envelope, make_envelope
 from jembatan.network.hlc import HLC_RE, from_datetime
 from jembatan.network.ids import new_rid, parse_rid
@@ -219,6 +220,21 @@ def _doc_only(func: Callable, *decorators: Callable) -> Callable:
     return func
 
 
+#: how far a visibility reaches: a change to a narrower one leaves peers a tombstone
+WIDTH = {"private": 0, "alliance": 1, "public": 2}
+
+
+def exposure(stored: StoredRecord | None) -> str | None:
+    """The widest visibility peers may hold a copy of the record at (None: never left)."""
+    if stored is None:
+        return None
+    seen = [stored.envelope["visibility"]]
+    if stored.shadow is not None:
+        seen.append(json.loads(stored.shadow)["visibility"])
+    widest = max(seen, key=WIDTH.__getitem__)
+    return None if widest == "private" else widest
+
+
 # ---------------------------------------------------------------- the factory
 
 def records_blueprint(kind: str) -> Blueprint:
@@ -273,10 +289,11 @@ def records_blueprint(kind: str) -> Blueprint:
                 f"If-Match does not name the current version ({etag_of(current)}).",
                 errors=[{"field": "If-Match", "detail": "Stale or unknown ETag."}])
 
-    def write(env: dict, *, new: bool) -> StoredRecord:
+    def write(env: dict, *, new: bool, previous: StoredRecord | None = None) -> StoredRecord:
         st = node_state()
         # every record this node writes leaves signed: peers verify it against the registry
-        outcome = st.store.apply([load_envelope(st.sign(env))], trusted=True)[0]
+        item = prepare(load_envelope(st.sign(env)), shadow=_shadow_of(env, previous))
+        outcome = st.store.apply([item], trusted=True)[0]
         if outcome.status not in (CREATED, UPDATED, UNCHANGED):
             if new:
                 raise errors.Conflict(outcome.reason or "The record was not stored.")
@@ -286,6 +303,15 @@ def records_blueprint(kind: str) -> Blueprint:
         stored = st.store.get(env["rid"], LOCAL)
         assert stored is not None
         return stored
+
+    def _shadow_of(env: dict, previous: StoredRecord | None) -> dict | None:
+        """The signed tombstone peers get when ``env`` narrows what they could see before."""
+        exposed = exposure(previous)
+        if exposed is None or WIDTH[env["visibility"]] >= WIDTH[exposed]:
+            return None
+        tomb = make_envelope(rid=env["rid"], body=None, version=env["version"],
+                             hlc=env["hlc"], visibility=exposed, deleted=True)
+        return load_envelope(node_state().sign(tomb))
 
     def list_records(args: dict) -> Response:
         scope = scope_for(g.role)
@@ -335,7 +361,7 @@ def records_blueprint(kind: str) -> Blueprint:
         env = make_envelope(rid=rid, body=body, version=current.version + 1,
                             hlc=st.clock.tick(current.envelope["hlc"]),
                             visibility=payload.get("visibility", current.envelope["visibility"]))
-        stored = write(env, new=False)
+        stored = write(env, new=False, previous=current)
         return json_response(stored, 200, {"ETag": etag_of(stored)})
 
     def delete_record(rid: str) -> Response:
@@ -344,7 +370,9 @@ def records_blueprint(kind: str) -> Blueprint:
         check_if_match(current, required=False)
         env = make_envelope(rid=rid, body=None, version=current.version + 1,
                             hlc=st.clock.tick(current.envelope["hlc"]),
-                            visibility=current.envelope["visibility"], deleted=True)
+                            visibility=max(current.envelope["visibility"], exposure(current) or
+                                           "private", key=WIDTH.__getitem__), deleted=True)
+        # the tombstone goes as far as the record ever went: peers holding a copy purge it
         write(env, new=False)
         return current_app.response_class(status=204)
 

@@ -15,9 +15,16 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "JEMBATAN_PAGE_SIZE": (50, "Default page size of list and search endpoints (max 500)."),
     "JEMBATAN_WORKERS": (None, "gunicorn worker processes for `jembatan serve` (default: 2 × cores + 1)."),
     "JEMBATAN_LOG_LEVEL": ("info", "Log level: debug, info, warning, error."),
+    "JEMBATAN_SYNC_CONNECT_TIMEOUT": (5, "Seconds `jembatan sync` waits to connect to a peer."),
+    "JEMBATAN_SYNC_READ_TIMEOUT": (30, "Seconds `jembatan sync` waits for a peer's next bytes "
+                                   "(a stalled peer fails after this)."),
+    "JEMBATAN_SYNC_MAX_BODY_BYTES": (67_108_864, "Largest feed page `jembatan sync` reads from "
+                                     "a peer (bytes)."),
 }
 
-_INTS = {"JEMBATAN_MAX_BODY_BYTES", "JEMBATAN_PAGE_SIZE", "JEMBATAN_WORKERS"}
+_INTS = {"JEMBATAN_MAX_BODY_BYTES", "JEMBATAN_PAGE_SIZE", "JEMBATAN_WORKERS",
+         "JEMBATAN_SYNC_CONNECT_TIMEOUT", "JEMBATAN_SYNC_READ_TIMEOUT",
+         "JEMBATAN_SYNC_MAX_BODY_BYTES"}
 
 
 def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:

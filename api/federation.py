@@ -1,0 +1,97 @@
+"""The federation's state as this node sees it.
+
+    GET /api/v1/federation             registry, peers (last sync, lag, failures, state),
+                                       quarantine counts, and whether the node has converged
+    GET /api/v1/federation/quarantine  the records refused from peers, with the reason
+                                       (node users only: a bearer token)
+"""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import Response
+from flask_smorest import Blueprint
+from marshmallow import fields as mf, validate
+
+from jembatan.network import errors
+from jembatan.network.ids import parse_rid
+from jembatan.sync.agreements import confirmation
+from jembatan.sync.peers import PEERS_FILE, Peers
+
+from .auth import caller_role, read_scope, require_reader
+from .records import ApiBlueprint, json_response, node_state
+
+class QuarantineArgs(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    reason = mf.String(validate=validate.Length(1, 40))
+    before = mf.Integer(validate=validate.Range(1))
+    limit = mf.Integer(validate=validate.Range(1, 500), load_default=50)
+
+
+def federation_status() -> dict:
+    st = node_state()
+    store = st.store
+    registry = st.registry
+    peers = [p.to_dict() for p in Peers(st.node.home / PEERS_FILE).list()]
+    quarantine = store.quarantine_counts()
+    return {
+        "node": st.node.node_id,
+        "epoch": store.epoch(),
+        "last_seq": store.last_seq(),
+        "records": store.counts(read_scope()),
+        "registry": None if registry is None else {
+            "alliance": registry.alliance, "serial": registry.serial,
+            "issued_at": registry.issued_at,
+            "members": sum(1 for n in registry.nodes() if n.status == "active")},
+        "peers": peers,
+        "quarantine": quarantine,
+        # every peer pulled to its end at its last attempt and none failing
+        "converged": all(p["state"] == "ok" and p["lag"] == 0 for p in peers),
+    }
+
+
+def federation_blueprint() -> Blueprint:
+    blp = ApiBlueprint("federation", __name__, url_prefix="/api/v1/federation",
+                       description="Peers, lag and quarantine: the federation seen from here.")
+
+    @blp.route("", endpoint="status")
+    @blp.response(200, description="The federation status.")
+    def status() -> Response:
+        caller_role()  # a bad token is refused even here
+        return json_response(federation_status())
+
+    @blp.route("/quarantine", endpoint="quarantine")
+    @blp.arguments(QuarantineArgs, location="query")
+    @blp.response(200, description="Refused records, newest first.")
+    def quarantine(args: dict) -> Response:
+        require_reader()
+        entries = node_state().store.quarantined(limit=args["limit"], before=args.get("before"),
+                                                 reason=args.get("reason"))
+        items = [{"id": e.id, "at_ms": e.at_ms, "peer": e.peer, "rid": e.rid,
+                  "reason": e.reason, "detail": e.detail, "text": e.text} for e in entries]
+        more = len(entries) == args["limit"]
+        return json_response({"items": items, "next_before": items[-1]["id"] if more else None})
+
+    return blp
+
+
+def confirmation_blueprint() -> Blueprint:
+    blp = ApiBlueprint("confirmation", __name__, url_prefix="/api/v1/agreements",
+                       description="Cross-node agreements: confirmed by every party's node?")
+
+    @blp.route("/<rid>/confirmation", endpoint="confirmation")
+    @blp.response(200, description="Confirmed only when every party's home node endorsed "
+                  "this version (same content hash); the state of each party.")
+    def confirmation_of(rid: str) -> Response:
+        try:
+            parse_rid(rid)
+        except ValueError:
+            raise errors.BadRequest("The path does not hold a well-formed rid.", errors=[
+                {"field": "rid", "detail": "Not a well-formed rid."}]) from None
+        doc = confirmation(node_state().store, rid, read_scope())
+        if doc is None:
+            raise errors.NotFound(f"No agreement {rid}.")
+        return json_response(doc)
+
+    return blp
