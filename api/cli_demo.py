@@ -191,7 +191,9 @@ def _await_convergence(state: dict, procs: list[subprocess.Popen], limit: float 
         if any(p.poll() is not None for p in procs):
             raise click.ClickException("a node process ended; see DIR/<node>/logs/")
         statuses = {n: _status(u) for n, u in state["urls"].items()}
-        if all(s and s["converged"] and s["peers"] for s in statuses.values()):
+        # every node pulled its peers to the end, and all hold the same public records
+        if all(s and s["converged"] and s["peers"] for s in statuses.values()) and len(
+                {json.dumps(s["records"], sort_keys=True) for s in statuses.values()}) == 1:
             break
         if time.monotonic() > deadline:
             raise click.ClickException("the nodes did not converge; see DIR/<node>/logs/")

@@ -144,7 +144,9 @@ def sync(home: Path, mode: str, only: str | None, page: int, interval: float,
             stop = threading.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
-            syncer.run_forever(stop, progress=progress, report=_summary)
+            # a round that brought nothing and failed nowhere is not worth a line
+            syncer.run_forever(stop, progress=progress, report=lambda results: _summary(
+                [r for r in results if r.received or r.error]))
         finally:
             syncer.close()
 

@@ -64,7 +64,7 @@ def load_state(home: Path) -> dict | None:
 
 def build(home: Path, scale: int, ports: list[int], say=print) -> dict:
     """Make the alliance, the three nodes with their catalogues, peers and agreements."""
-    home.mkdir(parents=True, exist_ok=True)
+    (home / "alliance").mkdir(parents=True, exist_ok=True)
     root = generate_key()
     write_private(home / "alliance" / "root.pem", root.to_pem())
     doc = new_document("China–ASEAN technology transfer alliance (demo)")

@@ -4,6 +4,9 @@
                                        quarantine counts, and whether the node has converged
     GET /api/v1/federation/quarantine  the records refused from peers, with the reason
                                        (node users only: a bearer token)
+    GET  /api/v1/agreements/<rid>/confirmation  confirmed by every party's home node?
+    POST /api/v1/agreements/<rid>/endorsements  this node endorses the current version for
+                                       one of its institutions (editor)
 """
 from __future__ import annotations
 
@@ -13,11 +16,14 @@ from flask_smorest import Blueprint
 from marshmallow import fields as mf, validate
 
 from jembatan.network import errors
-from jembatan.network.ids import parse_rid
+from jembatan.graph.store import LOCAL
+from jembatan.network.envelope import load_envelope, make_envelope
+from jembatan.network.ids import new_rid, parse_rid
+from jembatan.network.schemas import RidRef
 from jembatan.sync.agreements import confirmation
 from jembatan.sync.peers import PEERS_FILE, Peers
 
-from .auth import caller_role, read_scope, require_reader
+from .auth import caller_role, read_scope, require_reader, require_writer
 from .records import ApiBlueprint, json_response, node_state
 
 class QuarantineArgs(ma.Schema):
@@ -27,6 +33,17 @@ class QuarantineArgs(ma.Schema):
     reason = mf.String(validate=validate.Length(1, 40))
     before = mf.Integer(validate=validate.Range(1))
     limit = mf.Integer(validate=validate.Range(1, 500), load_default=50)
+
+
+class EndorseArgs(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    party = RidRef("institution", required=True, metadata={
+        "description": "The party this node endorses for: an institution of this node."})
+    version = mf.Integer(strict=True, validate=validate.Range(1), metadata={
+        "description": "The agreement version being endorsed; refused (409) if it is no "
+                       "longer the current one."})
 
 
 def federation_status() -> dict:
@@ -84,14 +101,50 @@ def confirmation_blueprint() -> Blueprint:
     @blp.response(200, description="Confirmed only when every party's home node endorsed "
                   "this version (same content hash); the state of each party.")
     def confirmation_of(rid: str) -> Response:
-        try:
-            parse_rid(rid)
-        except ValueError:
-            raise errors.BadRequest("The path does not hold a well-formed rid.", errors=[
-                {"field": "rid", "detail": "Not a well-formed rid."}]) from None
-        doc = confirmation(node_state().store, rid, read_scope())
+        doc = confirmation(node_state().store, _checked(rid), read_scope())
         if doc is None:
             raise errors.NotFound(f"No agreement {rid}.")
         return json_response(doc)
 
+    @blp.route("/<rid>/endorsements", methods=["POST"], endpoint="endorse")
+    @blp.arguments(EndorseArgs)
+    @blp.response(201, description="The endorsement this node wrote and signed: the party's "
+                  "home node vouches for this version and content of the agreement.")
+    def endorse(args: dict, rid: str) -> Response:
+        require_writer()
+        st = node_state()
+        agreement = st.store.get(_checked(rid), LOCAL)
+        if agreement is None or agreement.envelope["kind"] != "agreement":
+            raise errors.NotFound(f"No agreement {rid}.")
+        env = agreement.envelope
+        if env["deleted"]:
+            raise errors.Gone(f"The agreement {rid} was deleted.")
+        party = args["party"]
+        if party not in [p["institution"] for p in env["body"]["parties"]]:
+            raise errors.ValidationError("Not a party to this agreement.", errors=[
+                {"field": "party", "detail": "Not one of the agreement's parties."}])
+        if parse_rid(party).origin != st.node.node_id:
+            raise errors.Conflict(f"{party} is homed at node {parse_rid(party).origin!r}; only "
+                                  "that node endorses for it.", errors=[
+                {"field": "party", "detail": "Not an institution of this node."}])
+        if args.get("version", env["version"]) != env["version"]:
+            raise errors.Conflict(f"The agreement is at version {env['version']} now; read it "
+                                  "again before endorsing.", errors=[
+                {"field": "version", "detail": f"Not the current version {env['version']}."}])
+        body = {"agreement": rid, "version": env["version"], "content_hash": agreement.hash,
+                "party": party}
+        endorsement = make_envelope(rid=new_rid(st.node.node_id, "endorsement"), body=body,
+                                    version=1, hlc=st.clock.tick(), visibility=env["visibility"])
+        st.store.apply([load_envelope(st.sign(endorsement))], trusted=True)
+        return json_response(st.store.get(endorsement["rid"], LOCAL), 201)
+
     return blp
+
+
+def _checked(rid: str) -> str:
+    try:
+        parse_rid(rid)
+    except ValueError:
+        raise errors.BadRequest("The path does not hold a well-formed rid.", errors=[
+            {"field": "rid", "detail": "Not a well-formed rid."}]) from None
+    return rid

@@ -23,9 +23,7 @@ CSV/XLSX. The report has one JSON line per row: ``{row, rid, outcome, errors}``.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import threading
 import time
 from array import array
 from collections import deque
@@ -42,6 +40,7 @@ from jembatan.network.envelope import make_envelope
 from jembatan.network.hlc import Clock
 from jembatan.network.ids import new_rid
 from jembatan.network.keys import load_keyring
+from jembatan.network.workers import worker_pool
 
 from .import_rows import bad, set_context, sign, validate_chunk
 from .import_sources import ImportFailed, open_source
@@ -93,7 +92,7 @@ def _validator(jobs: int) -> Iterator[Callable[[Iterator[list]], Iterator[list]]
     if jobs <= 1:
         yield lambda chunks: (validate_chunk(c) for c in chunks)
         return
-    pool = multiprocessing.get_context("fork").Pool(jobs, _watch_parent, (os.getpid(),))
+    pool = worker_pool(jobs)
 
     def run(chunks: Iterator[list]) -> Iterator[list]:
         pending: deque = deque()
@@ -109,16 +108,6 @@ def _validator(jobs: int) -> Iterator[Callable[[Iterator[list]], Iterator[list]]
     finally:
         pool.terminate()
         pool.join()
-
-
-def _watch_parent(parent: int) -> None:
-    """In a worker: exit when the importing process is gone (kill -9 leaves pool workers
-    blocked on their task queue forever otherwise)."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(1)
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def _chunks(rows: Iterator[tuple[int, Any]]) -> Iterator[list]:

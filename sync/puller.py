@@ -21,11 +21,7 @@ a backup): the feed is read again from the beginning, once per run.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import signal
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -36,6 +32,7 @@ from jembatan.network import errors
 from jembatan.network.envelope import load_envelope
 from jembatan.network.registry import Registry, install_registry, load_registry
 from jembatan.network.signing import verify_text
+from jembatan.network.workers import worker_pool
 
 from .transport import PeerClient, TransportError
 
@@ -118,20 +115,8 @@ def check_line(text: str, registry: Registry) -> Checked:
 _worker_registry: Registry | None = None
 
 
-def _watch_parent(parent: int) -> None:
-    """A worker ends when the process that started it is gone (kill -9 leaves no orphans)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _init_worker(parent: int, registry_text: bytes, root: str) -> None:
+def _init_worker(registry_text: bytes, root: str) -> None:
     global _worker_registry
-    _watch_parent(parent)
     _worker_registry = load_registry(registry_text, root)
 
 
@@ -152,8 +137,7 @@ class Checker:
         if self.jobs < 2 or len(lines) < POOL_MIN:
             return [check_line(line, self.registry) for line in lines]
         if self._pool is None:
-            self._pool = multiprocessing.get_context("fork").Pool(
-                self.jobs, _init_worker, (os.getpid(), self.registry.text, self.root))
+            self._pool = worker_pool(self.jobs, _init_worker, (self.registry.text, self.root))
         size = -(-len(lines) // (self.jobs * 4))
         chunks = [lines[i:i + size] for i in range(0, len(lines), size)]
         return [c for part in self._pool.map(_check_chunk, chunks) for c in part]

@@ -5,6 +5,8 @@ answers each test writes (tampered records, garbage, 500, 429, a stall).
         rogue.feed([text, ...])                 # one feed page of these lines, then the end
         rogue.answer("/sync/v1/changes", 500)   # or any status, headers, body, delay
         node.peer(rogue.url)
+
+    forge(env, key, "node-a")                   # a record's canonical text, signed as asked
 """
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+
+from jembatan.network.envelope import canonical_bytes, signing_bytes
+from jembatan.network.keys import NodeKey
 
 
 @dataclass
@@ -80,9 +85,32 @@ class RoguePeer:
     def registry(self, text: bytes) -> None:
         self.answer("/sync/v1/registry", 200, text, {"Content-Type": "application/json"})
 
+    def forget(self, path: str) -> None:
+        """``path`` answers 404 again."""
+        self.answers.pop(path, None)
+
+    def sinces(self, path: str = "/sync/v1/changes") -> list[str | None]:
+        """The ``since`` cursor of each request for ``path`` so far (None: from the start)."""
+        out = []
+        for _, target in self.requests:
+            parts = urlsplit(target)
+            if parts.path == path:
+                out.append(parse_qs(parts.query).get("since", [None])[0])
+        return out
+
     def wait_for(self, path: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while not any(urlsplit(p).path == path for _, p in self.requests):
             if time.monotonic() > deadline:
                 raise AssertionError(f"no request for {path}")
             time.sleep(0.01)
+
+
+def forge(env: dict, key: NodeKey, signer: str, kid: str | None = None) -> str:
+    """The canonical text of ``env`` signed with ``key`` in the name of ``signer`` (and
+    ``kid``, default the key's own) — whatever the key's window or owner: a hostile signer
+    checks nothing."""
+    sig = {"signer": signer, "kid": kid or key.kid, "alg": "ed25519",
+           "sig": key.sign(signing_bytes(env))}
+    return canonical_bytes({**{k: v for k, v in env.items() if k != "sigs"},
+                            "sigs": [sig]}).decode("utf-8")

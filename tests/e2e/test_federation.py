@@ -6,10 +6,12 @@ hostile peer (``rogue.RoguePeer``) serving records the test wrote.
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import requests
 
+from nodes import CLI
 from fedkit import Federation, institution, make_federation, stop_federation
 from rogue import RoguePeer
 
@@ -191,3 +193,98 @@ def test_request_signatures_expired_replayed_or_tampered_are_401(fed: Federation
         assert replay.json()["reason"] == "bad_signature"
     ok = requests.get(signed.url, headers=dict(signed.headers), timeout=60)
     assert ok.status_code == 200
+
+
+def test_agreement_confirmed_only_when_every_partys_node_endorsed_this_version(fed: Federation):
+    inst_a = fed.a.create("institution", institution("Pihak A"))
+    inst_b = fed.b.create("institution", institution("Pihak B", "CN"))
+    agreement = fed.a.create("agreement", {    # A names B's institution by its rid
+        "kind": "joint_rd", "status": "active",
+        "parties": [{"institution": inst_a["rid"], "role": "partner"},
+                    {"institution": inst_b["rid"], "role": "partner"}]})
+    rid = agreement["rid"]
+
+    def endorse(node, party, **extra):
+        return node.request("POST", f"/api/v1/agreements/{rid}/endorsements", "editor",
+                            json={"party": party["rid"], **extra})
+
+    def state_at_c() -> dict:
+        fed.b.sync()
+        fed.c.sync()
+        reply = fed.c.request("GET", f"/api/v1/agreements/{rid}/confirmation")
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    assert endorse(fed.a, inst_a).status_code == 201
+    # A may not endorse for B's institution, nor for a non-party
+    wrong = endorse(fed.a, inst_b)
+    assert wrong.status_code == 409 and wrong.json()["errors"][0]["field"] == "party"
+    assert endorse(fed.a, fed.a.create("institution", institution())).status_code == 422
+    doc = state_at_c()
+    assert doc["confirmed"] is False
+    assert [p["state"] for p in doc["parties"]] == ["endorsed", "missing"]
+
+    fed.b.sync()
+    assert endorse(fed.b, inst_b, version=1).status_code == 201
+    doc = state_at_c()
+    assert doc["confirmed"] is True, doc
+
+    fed.a.update(agreement, body={**agreement["body"], "status": "completed"})   # version 2
+    doc = state_at_c()
+    assert doc["version"] == 2 and doc["confirmed"] is False
+    assert [p["state"] for p in doc["parties"]] == ["other_version", "other_version"]
+    fed.b.sync()
+    stale = endorse(fed.b, inst_b, version=1)
+    assert stale.status_code == 409 and stale.json()["errors"][0]["field"] == "version"
+
+
+def test_kill_9_mid_sync_loses_nothing_and_rereads_nothing(fed: Federation, tmp_path):
+    from jembatan.network.demo import generate
+    batch = tmp_path / "batch.jsonl"
+    with batch.open("w") as out:
+        for env in generate(2, origin="node-a", seed=99):
+            if env["visibility"] != "private":
+                out.write(json.dumps(env) + "\n")
+    fed.a.cli("import", batch)
+    expected = feed_rids(fed.a, fed.auth(fed.b))
+    proc = subprocess.Popen([*CLI, "sync", "--once", "--page", "40", "--dir", str(fed.b.home)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=fed.b.env)
+    pages = 0
+    for line in proc.stderr:          # progress: one line per page committed
+        pages += "page" in line
+        if pages == 3:
+            proc.kill()               # SIGKILL, mid-run
+            break
+    proc.wait()
+    assert proc.returncode == -9
+    out = fed.b.sync().stdout
+    assert "unchanged 0" in out, out  # the pages committed before the kill are not read again
+    assert expected <= feed_rids(fed.b, fed.auth(fed.c))
+
+
+def test_a_peer_restored_from_backup_is_read_again_from_the_start(tmp_path):
+    own = make_federation(tmp_path)
+    try:
+        before = own.a.create("institution", institution("Sebelum"))
+        own.b.sync()
+        own.a.cli("store", "backup", tmp_path / "a.db")
+        lost = own.a.create("institution", institution("Hilang"))   # after the backup
+        own.b.sync()
+        old_cursor = feed(own.a, limit=1).headers["Sync-Next"]
+        port = int(own.a.url.rsplit(":", 1)[1])
+        own.a.stop()
+        restored = own.a.cli("store", "restore", "--yes", tmp_path / "a.db").stdout
+        assert "new epoch" in restored
+        own.a.start(port)
+        assert own.a.holds(lost["rid"]) is None                     # gone with the restore
+        after = own.a.create("institution", institution("Sesudah"))
+        out = own.b.sync().stdout
+        assert "read again from the start" in out, out
+        assert own.b.holds(after["rid"]) and own.b.holds(before["rid"])
+        assert own.b.holds(lost["rid"])                             # B keeps what it had
+        # a cursor of the old epoch is answered 410 with a problem naming it
+        gone = feed(own.a, since=old_cursor)
+        assert gone.status_code == 410 and gone.json()["errors"][0]["field"] == "since"
+    finally:
+        stop_federation(own)
