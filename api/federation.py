@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import Response
+from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import fields as mf, validate
 
@@ -97,6 +97,12 @@ def confirmation_blueprint() -> Blueprint:
     blp = ApiBlueprint("confirmation", __name__, url_prefix="/api/v1/agreements",
                        description="Cross-node agreements: confirmed by every party's node?")
 
+    @blp.before_request
+    def _authenticate() -> None:
+        # credentials before the body: a caller that may not write learns nothing from it
+        if request.method == "POST":
+            require_writer()
+
     @blp.route("/<rid>/confirmation", endpoint="confirmation")
     @blp.response(200, description="Confirmed only when every party's home node endorsed "
                   "this version (same content hash); the state of each party.")
@@ -111,7 +117,6 @@ def confirmation_blueprint() -> Blueprint:
     @blp.response(201, description="The endorsement this node wrote and signed: the party's "
                   "home node vouches for this version and content of the agreement.")
     def endorse(args: dict, rid: str) -> Response:
-        require_writer()
         st = node_state()
         agreement = st.store.get(_checked(rid), LOCAL)
         if agreement is None or agreement.envelope["kind"] != "agreement":

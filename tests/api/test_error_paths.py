@@ -104,6 +104,8 @@ def with_token(token: str, method: str = "GET", url: str = TECHS) -> Callable:
 TECH = body("technology")
 INST_URL, DEMAND_URL = "/api/v1/institutions", "/api/v1/demands"
 MALFORMED_RID = "urn:jembatan:univ-a:institution:not-a-uuid"
+HAVE, ENDORSE = "/sync/v1/have", "/api/v1/agreements/{tech}/endorsements"
+HAVE_RID = foreign_rid("technology")
 
 CASES: list[tuple[str, Callable, int, str | None]] = [
     # --- invalid records (422)
@@ -195,6 +197,28 @@ CASES: list[tuple[str, Callable, int, str | None]] = [
     ("search with empty q", get("/api/v1/search?q=%20"), 422, "q"),
     ("search of an unknown kind", get("/api/v1/search?q=x&kind=endorsement"), 422, "kind"),
     ("search with a bad cursor", get("/api/v1/search?q=x&cursor=zzz"), 400, "cursor"),
+    # --- the sync protocol (anonymous callers) and the federation API
+    ("feed: forged cursor", get("/sync/v1/changes?since=eyJ4IjoxfQ.AAAA"), 400, "since"),
+    ("feed: limit too large", get("/sync/v1/changes?limit=100000"), 422, "limit"),
+    ("feed: unknown parameter", get("/sync/v1/changes?colour=red"), 422, "colour"),
+    ("feed: malformed request signature", get("/sync/v1/changes", **{
+        "Signature-Input": "jembatan=garbage", "Signature": "jembatan=:AAAA:"}), 401, "Signature"),
+    ("sync record: malformed rid", get("/sync/v1/records/not-a-rid"), 400, "rid"),
+    ("sync record: private", get("/sync/v1/records/{private}"), 404, None),
+    ("sync registry: none yet", get("/sync/v1/registry"), 404, None),
+    ("have: not an object", post_raw(b"[1]", url=HAVE, role=None), 422, "(body)"),
+    ("have: malformed JSON", post_raw(b"{", url=HAVE, role=None), 400, "(body)"),
+    ("have: not a rid", post_raw(b'{"x": 1}', url=HAVE, role=None), 422, "x"),
+    ("have: bad version", post_raw(dumps({HAVE_RID: -1}), url=HAVE, role=None), 422, HAVE_RID),
+    ("quarantine: anonymous", get("/api/v1/federation/quarantine"), 401, "Authorization"),
+    ("quarantine: limit zero", get("/api/v1/federation/quarantine?limit=0", "viewer"), 422, "limit"),
+    ("confirmation: malformed rid", get("/api/v1/agreements/zzz/confirmation"), 400, "rid"),
+    ("confirmation: not an agreement", get("/api/v1/agreements/{tech}/confirmation"), 404, None),
+    ("endorse: anonymous", call("POST", ENDORSE, json={"party": "x"}), 401, "Authorization"),
+    ("endorse: viewer", call("POST", ENDORSE, "viewer", json={"party": "x"}), 403, None),
+    ("endorse: no party", call("POST", ENDORSE, "editor", json={}), 422, "party"),
+    ("endorse: not an agreement", call("POST", ENDORSE, "editor", json={
+        "party": foreign_rid("institution")}), 404, None),
 ]
 
 LEAKS = ("Traceback", 'File "', "sqlite3", "OperationalError", "werkzeug", "marshmallow",
@@ -210,7 +234,7 @@ def test_error_path(node, world, send, status, field):
     text = resp.get_data(as_text=True)
     doc = json.loads(text)
     assert {"type", "title", "status", "detail"} <= set(doc)
-    assert set(doc) <= {"type", "title", "status", "detail", "errors"}
+    assert set(doc) <= {"type", "title", "status", "detail", "errors", "reason"}
     assert doc["status"] == status
     assert doc["type"].startswith("urn:jembatan:problem:")
     assert isinstance(doc["title"], str) and isinstance(doc["detail"], str) and doc["detail"]
@@ -220,8 +244,10 @@ def test_error_path(node, world, send, status, field):
         assert set(e) == {"field", "detail"} and e["detail"]
     for leak in LEAKS:
         assert leak not in text
-    if status == 401:
+    if status == 401 and field == "Authorization":
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    if status == 401 and field == "Signature":
+        assert doc["reason"] and "Accept-Signature" in resp.headers
     if status == 405:
         assert "GET" in resp.headers["Allow"]
     assert node.snapshot() == before
