@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -40,6 +41,10 @@ NDJSON = "application/x-ndjson"
 PAGE = 1000
 MAX_RECORD = 1 << 20          # bytes per line; a record larger than this is refused
 POOL_MIN = 256                # pages smaller than this are checked in-process
+
+#: an unescaped "visibility": "private" member anywhere in the line (inside a JSON string
+#: the quotes would be escaped, so text fields cannot trigger it)
+_PRIVATE = re.compile(r'"visibility"\s*:\s*"private"')
 
 Checked = tuple  # ("ok", Prepared) | ("q", reason, detail, text, rid)
 
@@ -86,6 +91,11 @@ def _rid_of(text: str) -> str | None:
 
 def check_line(text: str, registry: Registry) -> Checked:
     """One received line → ("ok", Prepared) or ("q", reason, detail, text, rid)."""
+    if _PRIVATE.search(text):
+        # only the origin holds private records; a peer sending one is broken or hostile.
+        # Checked first, so no copy is kept whatever else is wrong with it.
+        return ("q", "private", "A private record was offered by a peer; it was not kept.",
+                "", _rid_of(text))
     if len(text) > MAX_RECORD:
         return ("q", "too_large", f"The record is over {MAX_RECORD} bytes.", text[:4096],
                 None)
@@ -96,9 +106,6 @@ def check_line(text: str, registry: Registry) -> Checked:
     except (ValueError, errors.JembatanError) as exc:
         return ("q", "malformed", str(exc)[:500], text, _rid_of(text))
     rid = env.get("rid") if isinstance(env.get("rid"), str) else None
-    if env.get("visibility") == "private":
-        # only the origin holds private records; a peer sending one is broken or hostile
-        return ("q", "private", "A private record was offered by a peer.", "", rid)
     try:
         prepared = prepare(load_envelope(env))
     except errors.ValidationError as exc:

@@ -6,7 +6,8 @@ answers each test writes (tampered records, garbage, 500, 429, a stall).
         rogue.answer("/sync/v1/changes", 500)   # or any status, headers, body, delay
         node.peer(rogue.url)
 
-    forge(env, key, "node-a")                   # a record's canonical text, signed as asked
+    signed_text(new_envelope("node-a", body), key, "node-a")   # a record as its origin signs it
+    forge(env, key, "node-a")                   # signed as asked, whatever the key's window
 """
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from jembatan.network.envelope import canonical_bytes, signing_bytes
-from jembatan.network.keys import NodeKey
+from jembatan.network.envelope import canonical_bytes, load_body, make_envelope, signing_bytes
+from jembatan.network.hlc import format_hlc
+from jembatan.network.ids import new_rid
+from jembatan.network.keys import NodeKey, now_ms
+from jembatan.network.signing import sign_envelope
 
 
 @dataclass
@@ -114,3 +118,15 @@ def forge(env: dict, key: NodeKey, signer: str, kid: str | None = None) -> str:
            "sig": key.sign(signing_bytes(env))}
     return canonical_bytes({**{k: v for k, v in env.items() if k != "sigs"},
                             "sigs": [sig]}).decode("utf-8")
+
+
+def new_envelope(origin: str, body: dict, *, kind: str = "institution", hlc: str | None = None,
+                 visibility: str = "public") -> dict:
+    """A new, valid, unsigned envelope in ``origin``'s namespace (version 1, HLC now)."""
+    return make_envelope(rid=new_rid(origin, kind), body=load_body(kind, body), version=1,
+                         hlc=hlc or format_hlc(now_ms()), visibility=visibility)
+
+
+def signed_text(env: dict, key: NodeKey, signer: str) -> str:
+    """``env`` signed by the product's own signer (``sign_envelope``), as canonical text."""
+    return canonical_bytes(sign_envelope(env, key, signer)).decode("utf-8")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
+import string
 import time
 from contextlib import closing
 from datetime import datetime
@@ -21,17 +21,17 @@ import pytest
 
 from jembatan.api.node import load_node
 from jembatan.graph import open_store
-from jembatan.network.envelope import ENVELOPE_KEYS, canonical_bytes, load_body, make_envelope
+from jembatan.network.envelope import ENVELOPE_KEYS, canonical_bytes
 from jembatan.network.hlc import format_hlc
-from jembatan.network.ids import new_rid
-from jembatan.network.keys import (format_time, generate_key, load_keyring, now_ms,
+from jembatan.network.keys import (NodeKey, format_time, generate_key, load_keyring, now_ms,
                                    read_key_infos)
 from jembatan.network.registry import load_node_registry, publish
-from jembatan.network.signing import sign_envelope, verify_text
+from jembatan.network.signing import verify_text
 
-from fedkit import Federation, institution, make_federation, stop_federation
+from fedkit import (Federation, institution, make_federation, peer_list, quarantine_of,
+                    raw_text, stop_federation, sync_summary)
 from nodes import Node, run
-from rogue import RoguePeer, forge
+from rogue import RoguePeer, forge, new_envelope, signed_text
 
 _cursors = itertools.count(1)
 
@@ -53,75 +53,19 @@ def hostile(fed: Federation) -> RoguePeer:
 
 # ---------------------------------------------------------------- helpers
 
-def raw_text(node: Node, rid: str) -> str:
-    """A record's canonical text exactly as ``node`` serves it to its peers."""
-    reply = node.http.get(f"{node.url}/sync/v1/records/{rid}", timeout=60)
-    assert reply.status_code == 200, reply.text
-    return reply.text
-
-
-def envelope(text: str) -> dict:
-    return json.loads(text)
-
-
-def fresh(origin: str, *, hlc: str | None = None, visibility: str = "public") -> dict:
-    """A new, valid, unsigned institution envelope in ``origin``'s namespace."""
-    return make_envelope(rid=new_rid(origin, "institution"),
-                         body=load_body("institution", institution("Palsu")), version=1,
-                         hlc=hlc or format_hlc(now_ms()), visibility=visibility)
-
-
-def signed_text(env: dict, key, signer: str) -> str:
-    """``env`` signed by the product's own signer, as canonical text."""
-    return canonical_bytes(sign_envelope(env, key, signer)).decode("utf-8")
-
-
-def key_of(node: Node, text: str | None = None):
+def key_of(node: Node, text: str | None = None) -> NodeKey:
     """``node``'s private key: the one that signed ``text``, or its current one."""
     ring = load_keyring(node.home)
     if text is None:
         return ring.current()
-    return ring.get(envelope(text)["sigs"][0]["kid"])
-
-
-_SUMMARY = re.compile(r"^(?P<url>\S+): received (?P<received>\d+), applied (?P<applied>\d+), "
-                      r"unchanged (?P<unchanged>\d+), stale (?P<stale>\d+), quarantined "
-                      r"(?P<quarantined>\d+) — (?P<state>.*)$", re.M)
-
-
-def summary(stdout: str, url: str) -> dict:
-    """The sync summary line of peer ``url``: its counts and its state ("ok" or "FAILED: …")."""
-    for m in _SUMMARY.finditer(stdout):
-        if m["url"] == url:
-            return {**{k: int(m[k]) for k in ("received", "applied", "unchanged", "stale",
-                                               "quarantined")}, "state": m["state"]}
-    raise AssertionError(f"no summary line for {url} in {stdout!r}")
+    return ring.get(json.loads(text)["sigs"][0]["kid"])
 
 
 def offer(fed: Federation, rogue: RoguePeer, lines: list[str]) -> tuple[dict, str]:
     """C pulls one page of ``lines`` from the hostile peer: (its summary, the whole output)."""
     rogue.feed(lines, cursor=f"hostile-{next(_cursors)}")
     out = fed.c.sync("--peer", rogue.url).stdout
-    return summary(out, rogue.url), out
-
-
-def quarantine_api(node: Node) -> dict[str, list[dict]]:
-    """rid → the node's quarantine entries for it, through the API (a viewer token)."""
-    reply = node.request("GET", "/api/v1/federation/quarantine?limit=500", "viewer")
-    assert reply.status_code == 200, reply.text
-    out: dict[str, list[dict]] = {}
-    for item in reply.json()["items"]:
-        out.setdefault(item["rid"], []).append(item)
-    return out
-
-
-def quarantine_cli(node: Node) -> dict[str, list[dict]]:
-    """rid → the node's quarantine entries for it, through ``jembatan quarantine --json``."""
-    out: dict[str, list[dict]] = {}
-    for line in node.cli("quarantine", "--json", "--limit", "1000").stdout.splitlines():
-        item = json.loads(line)
-        out.setdefault(item["rid"], []).append(item)
-    return out
+    return sync_summary(out, rogue.url), out
 
 
 def reasons(entries: dict[str, list[dict]], rid: str) -> list[str]:
@@ -129,12 +73,11 @@ def reasons(entries: dict[str, list[dict]], rid: str) -> list[str]:
 
 
 def rid_of(text: str) -> str:
-    return envelope(text)["rid"]
+    return json.loads(text)["rid"]
 
 
-def peers(node: Node) -> dict[str, dict]:
-    """``jembatan peer list --json`` by URL."""
-    return {p["url"]: p for p in json.loads(node.cli("peer", "list", "--json").stdout)}
+def fresh(origin: str, *, hlc: str | None = None) -> dict:
+    return new_envelope(origin, institution("Palsu"), hlc=hlc)
 
 
 def registry_serial(node: Node) -> int:
@@ -154,12 +97,14 @@ def moment(iso: str) -> float:
 # ---------------------------------------------------------------- 1. one byte tampered
 
 def _flip(text: str, at: int) -> str:
-    """``text`` with the character at ``at`` replaced by another of the same class."""
-    c = text[at]
-    other = {"0": "1", "1": "2", "a": "b", "A": "B"}.get(c) or (
-        "1" if c.isdigit() else ("b" if c.islower() else ("B" if c.isupper() else None)))
-    assert other is not None and other != c, (c, at)
-    return text[:at] + other + text[at + 1:]
+    """``text`` with the first letter or digit from ``at`` on replaced by the next of its
+    class (a digit by a digit, a letter by a letter): the same length, still JSON, one byte
+    off."""
+    pools = (string.digits, string.ascii_lowercase, string.ascii_uppercase)
+    while not any(text[at] in p for p in pools):
+        at += 1
+    pool = next(p for p in pools if text[at] in p)
+    return text[:at] + pool[(pool.index(text[at]) + 1) % len(pool)] + text[at + 1:]
 
 
 def test_one_byte_tampered_in_a_real_record_is_quarantined_bad_signature(fed, hostile):
@@ -175,7 +120,7 @@ def test_one_byte_tampered_in_a_real_record_is_quarantined_bad_signature(fed, ho
     counts, _ = offer(fed, hostile, tampered)
     assert counts == {"received": 4, "applied": 0, "unchanged": 0, "stale": 0,
                       "quarantined": 4, "state": "ok"}
-    entries = quarantine_cli(fed.c)
+    entries = quarantine_of(fed.c, via="cli")
     for text in tampered:
         rid = rid_of(text)
         assert reasons(entries, rid) == ["bad_signature"], rid
@@ -190,14 +135,14 @@ def test_a_record_claiming_another_origin_is_quarantined(fed, hostile):
     real = raw_text(fed.a, fed.a.create("institution", institution("Asal"))["rid"])
     key = key_of(fed.a, real)
     # the origin field says B; the rid is A's, and A really signed it
-    claimed = {**envelope(real), "origin": "node-b"}
+    claimed = {**json.loads(real), "origin": "node-b"}
     origin_changed = signed_text(claimed, key, "node-a")
     # both the origin and the rid's namespace say B, still signed by A, its real author
-    moved = {**claimed, "rid": envelope(real)["rid"].replace(":node-a:", ":node-b:")}
+    moved = {**claimed, "rid": json.loads(real)["rid"].replace(":node-a:", ":node-b:")}
     namespace_changed = signed_text(moved, key, "node-a")
     counts, _ = offer(fed, hostile, [origin_changed, namespace_changed])
     assert counts["quarantined"] == 2 and counts["applied"] == 0
-    entries = quarantine_api(fed.c)
+    entries = quarantine_of(fed.c)
     assert reasons(entries, rid_of(origin_changed)) == ["origin_mismatch"]
     assert reasons(entries, moved["rid"]) == ["namespace_mismatch"]
     assert fed.c.holds(rid_of(real)) is None and fed.c.holds(moved["rid"]) is None
@@ -218,7 +163,7 @@ def test_a_rid_in_another_nodes_namespace_signed_by_b_is_refused(fed, hostile):
     ]
     counts, _ = offer(fed, hostile, [text for _, text in lines])
     assert counts["quarantined"] == 4 and counts["applied"] == 0
-    entries = quarantine_api(fed.c)
+    entries = quarantine_of(fed.c)
     for reason, text in lines:
         assert reasons(entries, rid_of(text)) == [reason], reason
         assert fed.c.holds(rid_of(text)) is None
@@ -256,7 +201,7 @@ def test_unknown_revoked_and_expired_keys_are_refused(fed, hostile, tmp_path):
     }
     counts, _ = offer(fed, hostile, list(lines.values()))
     assert counts["applied"] == 1 and counts["quarantined"] == 3
-    entries = quarantine_api(fed.c)
+    entries = quarantine_of(fed.c)
     assert fed.c.holds(rid_of(lines.pop("applied")))["origin"] == "node-x"
     for reason, text in lines.items():
         assert reasons(entries, rid_of(text)) == [reason], reason
@@ -276,7 +221,7 @@ def test_equivocation_keeps_the_first_copy_and_quarantines_the_second(fed, hosti
     in_page = fed.a.create("institution", institution("Sehalaman"))
 
     def other_content(text: str) -> str:
-        env = envelope(text)
+        env = json.loads(text)
         env["body"] = {**env["body"], "city": "Kota Lain"}
         return signed_text(env, key_of(fed.a, text), "node-a")   # A's own key: valid
 
@@ -286,7 +231,7 @@ def test_equivocation_keeps_the_first_copy_and_quarantines_the_second(fed, hosti
     counts, _ = offer(fed, hostile, [second, in_page_text, other_content(in_page_text)])
     assert counts == {"received": 3, "applied": 1, "unchanged": 0, "stale": 0,
                       "quarantined": 2, "state": "ok"}
-    entries = quarantine_api(fed.c)
+    entries = quarantine_of(fed.c)
     for rec in (relayed, in_page):
         assert reasons(entries, rec["rid"]) == ["equivocation"]
         kept = fed.c.holds(rec["rid"])
@@ -354,7 +299,7 @@ def test_a_failing_peer_keeps_the_checkpoint_and_recovers(fed, fault):
     with RoguePeer() as rogue:
         node.peer(rogue.url)
         rogue.feed([raw_text(fed.a, first["rid"])], cursor="good-1")
-        assert summary(node.sync("--peer", rogue.url).stdout, rogue.url)["applied"] == 1
+        assert sync_summary(node.sync("--peer", rogue.url).stdout, rogue.url)["applied"] == 1
         assert checkpoint(node, rogue.url) == "good-1"
         before = node.status()
 
@@ -369,11 +314,11 @@ def test_a_failing_peer_keeps_the_checkpoint_and_recovers(fed, fault):
         done = run(env, "sync", "--once", "--quiet", "--peer", rogue.url,
                    "--dir", node.home, check=False)
         assert done.returncode == 1, done.stdout + done.stderr
-        line = summary(done.stdout, rogue.url)
+        line = sync_summary(done.stdout, rogue.url)
         assert line["state"].startswith("FAILED") and expect in line["state"], line
         assert line["applied"] == 0
 
-        peer = peers(node)[rogue.url]
+        peer = peer_list(node)[rogue.url]
         assert peer["failures"] >= 1 and peer["state"] == "failing", peer
         assert expect in peer["last_error"], peer
         assert moment(peer["next_attempt"]) >= moment(peer["last_attempt"])
@@ -387,7 +332,7 @@ def test_a_failing_peer_keeps_the_checkpoint_and_recovers(fed, fault):
 
         # the peer recovers: the next sync goes on from the same checkpoint
         rogue.feed([raw_text(fed.a, later["rid"])], cursor="good-2")
-        ok = summary(node.sync("--peer", rogue.url).stdout, rogue.url)
+        ok = sync_summary(node.sync("--peer", rogue.url).stdout, rogue.url)
         assert ok["state"] == "ok" and ok["applied"] == 1
         assert rogue.sinces() == [None, "good-1", "good-1"]
         assert checkpoint(node, rogue.url) == "good-2"
@@ -407,7 +352,7 @@ def test_a_private_record_offered_by_a_peer_is_quarantined_and_never_stored(fed,
     assert verify_text(text, load_node_registry(fed.c.home))["visibility"] == "private"
     counts, _ = offer(fed, hostile, [text])
     assert counts["quarantined"] == 1 and counts["applied"] == 0
-    entries = quarantine_cli(fed.c)
+    entries = quarantine_of(fed.c, via="cli")
     assert reasons(entries, secret["rid"]) == ["private"]
     assert fed.c.holds(secret["rid"]) is None
     name = secret["body"]["name"]["id"]
@@ -415,3 +360,21 @@ def test_a_private_record_offered_by_a_peer_is_quarantined_and_never_stored(fed,
     listing = fed.c.request("GET", "/api/v1/federation/quarantine?limit=500", "admin").text
     assert name not in listing
     assert name not in fed.c.request("GET", "/api/v1/search?q=Rahasia", "admin").text
+
+
+def test_a_private_record_failing_verification_is_not_kept_in_the_quarantine(fed, hostile):
+    secret = fed.a.create("institution", institution("Rahasia lagi"), visibility="private")
+    held = {k: v for k, v in fed.a.holds(secret["rid"]).items() if k in ENVELOPE_KEYS}
+    name = secret["body"]["name"]["id"]
+    # A's private record, its content untouched: re-spaced (not canonical), or one byte off
+    respaced = json.dumps(held, sort_keys=True, ensure_ascii=False)
+    text = canonical_bytes(held).decode("utf-8")
+    tampered = _flip(text, text.index('"hlc":"') + 18)
+    counts, _ = offer(fed, hostile, [respaced, tampered])
+    assert counts["quarantined"] == 2 and counts["applied"] == 0
+    assert fed.c.holds(secret["rid"]) is None
+    entries = quarantine_of(fed.c)
+    # private first: whatever else is wrong with it, no copy is kept
+    assert reasons(entries, secret["rid"]) == ["private", "private"]
+    listing = fed.c.request("GET", "/api/v1/federation/quarantine?limit=500", "viewer").text
+    assert name not in listing
