@@ -103,6 +103,10 @@ def _summary(results: list[PeerResult]) -> None:
                       if r.restarted else ""))
         if r.registry:
             click.echo(f"  {r.registry}")
+        if r.equivocations:
+            click.echo(f"  ALERT: {r.equivocations} record(s) contradict a version already held "
+                       "(equivocation by their origin): the first copy was kept; see "
+                       "`jembatan quarantine --reason equivocation`", err=True)
 
 
 @click.command()

@@ -21,6 +21,7 @@ a backup): the feed is read again from the beginning, once per run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from jembatan.network.signing import verify_text
 from jembatan.network.workers import worker_pool
 
 from .transport import PeerClient, TransportError
+
+log = logging.getLogger("jembatan.sync")
 
 NDJSON = "application/x-ndjson"
 PAGE = 1000
@@ -61,6 +64,7 @@ class PeerResult:
     unchanged: int = 0
     stale: int = 0
     quarantined: int = 0
+    equivocations: int = 0             # of those, records contradicting a stored version
     pages: int = 0
     behind: int | None = None
     restarted: bool = False
@@ -238,6 +242,10 @@ def pull_peer(store: Store, client: PeerClient, url: str, checker: Checker, *,
                 result.stale += 1
             elif o.status == REJECTED:
                 result.quarantined += 1
+                if (o.reason or "").startswith("equivocation"):
+                    result.equivocations += 1
+                    log.warning("equivocation: %s from %s has version %s with other content "
+                                "than the copy kept", o.rid, url, o.version)
         cursor, result.behind = next_cursor, behind
         if progress is not None:
             progress(result)

@@ -288,3 +288,17 @@ def test_a_peer_restored_from_backup_is_read_again_from_the_start(tmp_path):
         assert gone.status_code == 410 and gone.json()["errors"][0]["field"] == "since"
     finally:
         stop_federation(own)
+
+
+def test_a_suspended_member_gets_public_records_only(fed: Federation):
+    rec = fed.a.create("institution", institution(), visibility="alliance")
+    assert rec["rid"] in feed_rids(fed.a, fed.auth(fed.c))
+    fed.alliance.do("suspend", "node-c")
+    fed.publish_registry(fed.a)
+    try:
+        assert rec["rid"] not in feed_rids(fed.a, fed.auth(fed.c))   # signed, valid, suspended
+        assert raw(fed.a, rec["rid"], fed.auth(fed.c)).status_code == 404
+        assert rec["rid"] in feed_rids(fed.a, fed.auth(fed.b))       # members still get it
+    finally:
+        fed.alliance.do("reinstate", "node-c")
+        fed.publish_registry(fed.a)

@@ -64,8 +64,8 @@ def key_of(node: Node, text: str | None = None) -> NodeKey:
 def offer(fed: Federation, rogue: RoguePeer, lines: list[str]) -> tuple[dict, str]:
     """C pulls one page of ``lines`` from the hostile peer: (its summary, the whole output)."""
     rogue.feed(lines, cursor=f"hostile-{next(_cursors)}")
-    out = fed.c.sync("--peer", rogue.url).stdout
-    return sync_summary(out, rogue.url), out
+    done = fed.c.sync("--peer", rogue.url)
+    return sync_summary(done.stdout, rogue.url), done.stdout + done.stderr
 
 
 def reasons(entries: dict[str, list[dict]], rid: str) -> list[str]:
@@ -228,9 +228,10 @@ def test_equivocation_keeps_the_first_copy_and_quarantines_the_second(fed, hosti
     relayed_text, in_page_text = raw_text(fed.a, relayed["rid"]), raw_text(fed.a, in_page["rid"])
     second = other_content(relayed_text)
     verify_text(second, load_node_registry(fed.c.home))   # genuinely signed by the origin
-    counts, _ = offer(fed, hostile, [second, in_page_text, other_content(in_page_text)])
+    counts, out = offer(fed, hostile, [second, in_page_text, other_content(in_page_text)])
     assert counts == {"received": 3, "applied": 1, "unchanged": 0, "stale": 0,
                       "quarantined": 2, "state": "ok"}
+    assert "ALERT: 2 record(s) contradict a version already held" in out
     entries = quarantine_of(fed.c)
     for rec in (relayed, in_page):
         assert reasons(entries, rec["rid"]) == ["equivocation"]
