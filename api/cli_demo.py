@@ -18,12 +18,10 @@ import time
 from pathlib import Path
 
 import click
-import requests
 
 from jembatan.graph import open_store
 from jembatan.network.keys import load_keyring, read_key_infos
 
-from . import demo_federation as fed
 from .cli_keys import dir_option
 from .node import NodeConfig, Tokens, init_node, load_node
 from .store_copy import redact
@@ -129,6 +127,7 @@ def _free_ports(n: int) -> list[int]:
 
 
 def _federation(home: Path, scale: int, port: int, no_serve: bool) -> None:
+    from . import demo_federation as fed   # here, not at the top: every `jembatan` starts faster
     state = fed.load_state(home)
     if state is None:
         if home.exists() and any(home.iterdir()):
@@ -162,6 +161,7 @@ def _federation(home: Path, scale: int, port: int, no_serve: bool) -> None:
 
 
 def _start(home: Path, state: dict) -> list[subprocess.Popen]:
+    from . import demo_federation as fed
     procs = []
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     for n, port in zip(fed.NODES, state["ports"]):
@@ -177,6 +177,7 @@ def _start(home: Path, state: dict) -> list[subprocess.Popen]:
 
 
 def _status(url: str) -> dict | None:
+    import requests
     try:
         reply = requests.get(url + "/api/v1/federation", timeout=5)
     except requests.RequestException:
@@ -185,6 +186,7 @@ def _status(url: str) -> dict | None:
 
 
 def _await_convergence(state: dict, procs: list[subprocess.Popen], limit: float = 300) -> None:
+    import requests
     click.echo("Waiting for the three nodes to converge…", err=True)
     deadline = time.monotonic() + limit
     while True:

@@ -1,4 +1,4 @@
-"""``python -m bench [--sizes 100000,1000000] [--only import,store,api]``
+"""``python -m bench [--sizes 100000,1000000] [--only import,store,api,backends,sync]``
 
 Prints markdown tables (and writes them to bench/out/results.md) for BENCHMARKS.md.
 """
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import bench_api, bench_backends, bench_import, bench_store
+from . import bench_api, bench_backends, bench_import, bench_store, bench_sync
 from .common import OUT, machine, table
 
 
@@ -14,7 +14,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--sizes", default="100000,1000000",
                         help="technology counts to import (comma-separated)")
-    parser.add_argument("--only", default="import,store,api,backends")
+    parser.add_argument("--only", default="import,store,api,backends,sync")
+    parser.add_argument("--couch-max", type=int, default=bench_sync.COUCH_MAX,
+                        help="sync: the largest size also replicated through pouchdb-server")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     only = set(args.only.split(","))
@@ -38,6 +40,8 @@ def main() -> None:
             parts.append(table("API read throughput (gunicorn, 2 workers; wrk, 8 connections, 10 s)",
                                ["request", "requests/s", "vs hello world"],
                                bench_api.run(nodes[min(nodes)])))
+    if "sync" in only:
+        parts.extend(bench_sync.tables(bench_sync.run(sizes, couch_max=args.couch_max)))
     text = "\n".join(parts)
     (OUT / "results.md").write_text(text, encoding="utf-8")
     print(text)
