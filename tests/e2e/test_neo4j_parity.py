@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import subprocess
-import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,8 @@ import requests
 from jembatan.network.demo import generate
 from jembatan.network.envelope import canonical_bytes
 
-CLI = [sys.executable, "-m", "jembatan.api.cli"]
+from nodes import CLI, first_line
+
 NODE_ID = "parity-node"
 DEMO = list(generate(1, origin=NODE_ID))
 PLURALS = {"institution": "institutions", "technology": "technologies", "demand": "demands",
@@ -98,15 +96,6 @@ def _run(env: dict, *args: str) -> str:
     return done.stdout
 
 
-def _first_line(stream, timeout: float) -> str:
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no line within {timeout} s")
-
-
 @dataclass
 class Node:
     name: str
@@ -139,7 +128,7 @@ def _start(name: str, home: Path, env: dict, data: Path, keys_from: Path | None 
     node.proc = subprocess.Popen([*CLI, "serve", "--dir", str(home), "--port", "0"],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                  env=env)
-    line = _first_line(node.proc.stdout, 120)
+    line = first_line(node.proc.stdout, 120)
     assert line.startswith(f"Serving {NODE_ID} on http://127.0.0.1:"), line
     node.url = line.split(" on ", 1)[1].strip()
     return node

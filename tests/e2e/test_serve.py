@@ -3,30 +3,18 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
-import sys
-import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "jembatan.api.cli"]
+from nodes import CLI, first_line
 
 
 def _init(home: Path) -> None:
     subprocess.run([*CLI, "init", "--dir", str(home), "--name", "Serve Test", "--country", "VN",
                     "--node-id", "serve-test"], check=True, capture_output=True, timeout=60)
-
-
-def _first_line(stream, timeout: float) -> str:
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no line within {timeout} s")
 
 
 @pytest.mark.parametrize("dev", [True, False], ids=["dev", "gunicorn"])
@@ -37,7 +25,7 @@ def test_serve_port_0_prints_url_and_answers(tmp_path: Path, dev: bool):
     proc = subprocess.Popen([*CLI, "serve", "--dir", str(home), "--port", "0", *(["--dev"] if dev else [])],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        line = _first_line(proc.stdout, 60)
+        line = first_line(proc.stdout, 60)
         assert line.startswith("Serving serve-test on http://127.0.0.1:"), line
         url = line.split(" on ", 1)[1].strip()
         port = int(url.rstrip("/").rsplit(":", 1)[1])
