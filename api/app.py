@@ -22,7 +22,7 @@ from flask_smorest import Api
 from jembatan.graph import open_store
 from jembatan.graph.store import Store
 from jembatan.network.hlc import Clock
-from jembatan.network.keys import KeyRing, keys_stamp, load_keyring
+from jembatan.network.keys import KeyRing, file_stamp, keys_stamp, load_keyring
 from jembatan.network.registry import REGISTRY_FILE, Registry, load_node_registry
 from jembatan.network.signing import sign_envelope
 from jembatan.network.text import MultilingualText
@@ -84,11 +84,7 @@ class NodeState:
     def registry(self) -> Registry | None:
         """The node's last good alliance registry (None before the first), re-read when a
         sync or `jembatan registry import` replaces registry.json."""
-        try:
-            st = (self.node.home / REGISTRY_FILE).stat()
-            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            stamp = None
+        stamp = file_stamp(self.node.home / REGISTRY_FILE)
         if stamp != self._registry_stamp or (stamp is not None and self._registry is None):
             with self._lock:
                 self._registry = None if stamp is None else load_node_registry(self.node.home)

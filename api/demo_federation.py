@@ -30,7 +30,7 @@ from jembatan.network.registry import admit, install_registry, new_document, pub
 from jembatan.network.signing import sign_all, sign_envelope
 from jembatan.sync.peers import PEERS_FILE, Peers
 
-from .node import init_node
+from .node import init_node, load_node
 
 STATE_FILE = "federation.json"
 @dataclass(frozen=True)
@@ -91,7 +91,6 @@ def build(home: Path, scale: int, ports: list[int], say=print) -> dict:
 
 
 def _fill(node_home: Path, n: DemoNode, scale: int) -> None:
-    from .node import load_node
     cfg = load_node(node_home)
     key = load_keyring(node_home).current()
     with closing(open_store(cfg.store_url)) as store:
@@ -100,14 +99,12 @@ def _fill(node_home: Path, n: DemoNode, scale: int) -> None:
 
 
 def _first_institution(node_home: Path) -> str:
-    from .node import load_node
     with closing(open_store(load_node(node_home).store_url)) as store:
         page = store.list(RecordQuery(kinds=("institution",), scope=PUBLIC, limit=1))
     return page.items[0].rid
 
 
 def _write(node_home: Path, node_id: str, env: dict) -> dict:
-    from .node import load_node
     signed = sign_envelope(env, load_keyring(node_home).current(), node_id)
     with closing(open_store(load_node(node_home).store_url)) as store:
         store.apply([signed], all_or_nothing=True)

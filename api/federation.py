@@ -24,7 +24,7 @@ from jembatan.sync.agreements import confirmation
 from jembatan.sync.peers import PEERS_FILE, Peers
 
 from .auth import caller_role, read_scope, require_reader, require_writer
-from .records import ApiBlueprint, json_response, node_state
+from .records import ApiBlueprint, json_response, node_state, path_rid
 
 class QuarantineArgs(ma.Schema):
     class Meta:
@@ -107,7 +107,7 @@ def confirmation_blueprint() -> Blueprint:
     @blp.response(200, description="Confirmed only when every party's home node endorsed "
                   "this version (same content hash); the state of each party.")
     def confirmation_of(rid: str) -> Response:
-        doc = confirmation(node_state().store, _checked(rid), read_scope())
+        doc = confirmation(node_state().store, path_rid(rid), read_scope())
         if doc is None:
             raise errors.NotFound(f"No agreement {rid}.")
         return json_response(doc)
@@ -118,7 +118,7 @@ def confirmation_blueprint() -> Blueprint:
                   "home node vouches for this version and content of the agreement.")
     def endorse(args: dict, rid: str) -> Response:
         st = node_state()
-        agreement = st.store.get(_checked(rid), LOCAL)
+        agreement = st.store.get(path_rid(rid), LOCAL)
         if agreement is None or agreement.envelope["kind"] != "agreement":
             raise errors.NotFound(f"No agreement {rid}.")
         env = agreement.envelope
@@ -144,12 +144,3 @@ def confirmation_blueprint() -> Blueprint:
         return json_response(st.store.get(endorsement["rid"], LOCAL), 201)
 
     return blp
-
-
-def _checked(rid: str) -> str:
-    try:
-        parse_rid(rid)
-    except ValueError:
-        raise errors.BadRequest("The path does not hold a well-formed rid.", errors=[
-            {"field": "rid", "detail": "Not a well-formed rid."}]) from None
-    return rid

@@ -220,8 +220,15 @@ def _doc_only(func: Callable, *decorators: Callable) -> Callable:
     return func
 
 
-#: how far a visibility reaches: a change to a narrower one leaves peers a tombstone
-WIDTH = {"private": 0, "alliance": 1, "public": 2}
+def path_rid(rid: str) -> str:
+    """``rid`` from a URL path, or 400 naming ``rid`` if it is not well formed."""
+    try:
+        parse_rid(rid)
+    except ValueError:
+        raise errors.BadRequest("The path does not hold a well-formed rid.",
+                                errors=[{"field": "rid", "detail": "Not a well-formed rid "
+                                         "(urn:jembatan:<node>:<kind>:<uuid7>)."}]) from None
+    return rid
 
 
 def exposure(stored: StoredRecord | None) -> str | None:
@@ -231,7 +238,7 @@ def exposure(stored: StoredRecord | None) -> str | None:
     seen = [stored.envelope["visibility"]]
     if stored.shadow is not None:
         seen.append(json.loads(stored.shadow)["visibility"])
-    widest = max(seen, key=WIDTH.__getitem__)
+    widest = max(seen, key=vocab.WIDTH.__getitem__)
     return None if widest == "private" else widest
 
 
@@ -255,13 +262,8 @@ def records_blueprint(kind: str) -> Blueprint:
             g.role = caller_role()
 
     def fetch(rid: str, scope: frozenset[str]) -> StoredRecord:
-        try:
-            parts = parse_rid(rid)
-        except ValueError:
-            raise errors.BadRequest("The path does not hold a well-formed rid.",
-                                    errors=[{"field": "rid", "detail": "Not a well-formed rid "
-                                             "(urn:jembatan:<node>:<kind>:<uuid7>)."}])
-        stored = node_state().store.get(rid, scope) if parts.kind == kind else None
+        ours = parse_rid(path_rid(rid)).kind == kind
+        stored = node_state().store.get(rid, scope) if ours else None
         if stored is None:
             raise errors.NotFound(f"No {kind} {rid}.")
         return stored
@@ -307,7 +309,7 @@ def records_blueprint(kind: str) -> Blueprint:
     def _shadow_of(env: dict, previous: StoredRecord | None) -> dict | None:
         """The signed tombstone peers get when ``env`` narrows what they could see before."""
         exposed = exposure(previous)
-        if exposed is None or WIDTH[env["visibility"]] >= WIDTH[exposed]:
+        if exposed is None or vocab.WIDTH[env["visibility"]] >= vocab.WIDTH[exposed]:
             return None
         tomb = make_envelope(rid=env["rid"], body=None, version=env["version"],
                              hlc=env["hlc"], visibility=exposed, deleted=True)
@@ -370,8 +372,8 @@ def records_blueprint(kind: str) -> Blueprint:
         check_if_match(current, required=False)
         env = make_envelope(rid=rid, body=None, version=current.version + 1,
                             hlc=st.clock.tick(current.envelope["hlc"]),
-                            visibility=max(current.envelope["visibility"], exposure(current) or
-                                           "private", key=WIDTH.__getitem__), deleted=True)
+                            visibility=exposure(current) or current.envelope["visibility"],
+                            deleted=True)
         # the tombstone goes as far as the record ever went: peers holding a copy purge it
         write(env, new=False)
         return current_app.response_class(status=204)

@@ -35,7 +35,7 @@ from jembatan.network.keys import write_private
 from jembatan.sync.httpsig import verify_request, wsgi_url
 
 from .jsonbody import strict_json
-from .records import ApiBlueprint, node_state
+from .records import ApiBlueprint, node_state, path_rid
 
 NDJSON = "application/x-ndjson"
 MAX_CHANGES = 5000
@@ -144,19 +144,14 @@ def sync_blueprint() -> Blueprint:
         body = "".join(r.text + "\n" for r in records)
         headers = {"Sync-Next": _codec().encode([epoch, upto], _feed_fp(scope)),
                    "Sync-More": "?1" if more else "?0",
-                   "Sync-Behind": str(max(0, store.last_seq() - upto) if more else 0),
+                   "Sync-Behind": str(max(0, last - upto)),
                    "Cache-Control": "no-store"}
         return current_app.response_class(body, headers=headers, mimetype=NDJSON)
 
     @blp.route("/records/<rid>", endpoint="record")
     @blp.response(200, description="The record's stored text (a tombstone included).")
     def record(rid: str) -> Response:
-        try:
-            parse_rid(rid)
-        except ValueError:
-            raise errors.BadRequest("The path does not hold a well-formed rid.", errors=[
-                {"field": "rid", "detail": "Not a well-formed rid."}]) from None
-        stored = node_state().store.get(rid, caller_scope())
+        stored = node_state().store.get(path_rid(rid), caller_scope())
         if stored is None:
             raise errors.NotFound(f"No record {rid} here.")
         return current_app.response_class(stored.text, mimetype="application/json",

@@ -13,7 +13,7 @@ import json
 from typing import NamedTuple
 
 from jembatan.network.envelope import ENVELOPE_KEYS, SIGNING_PREFIX, canonical_bytes
-from jembatan.network.vocab import VISIBILITIES
+from jembatan.network.vocab import WIDTH
 
 from . import textindex
 from .projection import project
@@ -66,8 +66,8 @@ def _shadow(env: dict, shadow: dict) -> tuple[str, str, str]:
     if set(shadow) != set(ENVELOPE_KEYS) or not isinstance(shadow["sigs"], list):
         raise ValueError(f"shadow: must be a whole envelope ({', '.join(ENVELOPE_KEYS)})")
     vis = shadow.get("visibility")
-    # private < alliance < public: the shadow is what readers of the wider scope knew
-    if vis not in VISIBILITIES or VISIBILITIES.index(vis) >= VISIBILITIES.index(env["visibility"]):
+    # the shadow is what readers of the wider scope knew
+    if vis not in WIDTH or WIDTH[vis] <= WIDTH[env["visibility"]]:
         raise ValueError(f"shadow: its visibility must be wider than {env['visibility']!r}")
     text, digest = encode(shadow)
     return vis, digest, text

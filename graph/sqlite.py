@@ -22,6 +22,7 @@ from jembatan.network.ids import KINDS
 
 from . import quarantine as quarantine_rules
 from . import sqlite_graph, sqlite_query, sqlite_search
+from .sqlite_query import _marks
 from .cursor import CursorCodec
 from .filters import check_changes_limit, check_query, check_scope, check_search_text
 from .sqlite_apply import BatchWriter, save_checkpoint, save_quarantine
@@ -52,10 +53,6 @@ def _translated(method):
             log.error("sqlite store %s failed: %s", method.__name__, exc, exc_info=exc)
             raise errors.StoreError("The node's database failed.") from exc
     return wrapper
-
-
-def _marks(values) -> str:
-    return ",".join("?" * len(values))
 
 
 class SqliteStore:

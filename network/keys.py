@@ -245,13 +245,18 @@ def _keys_file(home: Path) -> Path:
     return Path(home) / KEYS_FILE
 
 
-def keys_stamp(home: Path | str) -> tuple[int, int, int] | None:
-    """Changes whenever keys.json is replaced (a cheap test for "reload the ring")."""
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """Changes whenever the file is replaced (a cheap test for "read it again"); None if absent."""
     try:
-        st = os.stat(_keys_file(Path(home)))
+        st = os.stat(path)
     except FileNotFoundError:
         return None
     return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def keys_stamp(home: Path | str) -> tuple[int, int, int] | None:
+    """Changes whenever keys.json is replaced (a cheap test for "reload the ring")."""
+    return file_stamp(_keys_file(Path(home)))
 
 
 def read_key_infos(home: Path | str) -> list[KeyInfo]:

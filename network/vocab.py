@@ -28,6 +28,8 @@ AGREEMENT_STATUSES = ("proposed", "active", "completed", "terminated")
 PARTY_ROLES = ("provider", "recipient", "partner")
 EVENT_KINDS = ("matchmaking", "roadshow", "forum", "salon", "competition", "exhibition")
 VISIBILITIES = ("public", "alliance", "private")
+#: how far a visibility reaches; narrowing a record leaves peers a tombstone
+WIDTH = {v: len(VISIBILITIES) - 1 - i for i, v in enumerate(VISIBILITIES)}
 IP_STATUSES = ("none", "pending", "granted", "expired", "trade_secret")
 IDENTIFIER_SCHEMES = ("ror", "uscc", "grid", "isni", "wikidata", "crossref_funder", "nib",
                       "ssm", "local")
