@@ -271,22 +271,39 @@ def import_(home: Path, file: Path, fmt: str | None, kind: str | None, visibilit
         click.echo(f"{c['rejected']} rejected rows, with their reasons, are in {result.rejects}", err=True)
 
 
+#: the whole graph through networkx (``api.graph_export.FORMATS``; named here so that the
+#: CLI starts without importing networkx)
+GRAPH_FORMATS = ("graphml", "gexf", "nodelink", "edges")
+
+
 @cli.command("export")
 @_dir_option()
-@click.option("--format", "fmt", required=True, type=click.Choice(["jsonl", "csv"]),
-              help="jsonl: full envelopes (lossless); csv: one kind, body columns.")
-@click.option("--kind", type=click.Choice(KINDS), help="Only this kind (required for csv).")
+@click.option("--format", "fmt", required=True, type=click.Choice(["jsonl", "csv", *GRAPH_FORMATS]),
+              help="jsonl: full envelopes (lossless); csv: one kind, body columns; "
+                   "graphml, gexf (Gephi), nodelink (JSON), edges (CSV edge list): the graph.")
+@click.option("--kind", type=click.Choice(KINDS),
+              help="Only this kind (required for csv; not for the graph formats).")
 @click.option("--output", "-o", default="-", show_default=True, help="File, or - for stdout.")
 def export(home: Path, fmt: str, kind: str | None, output: str) -> None:
     """Export the node's records, PRIVATE ONES AND TOMBSTONES INCLUDED.
 
     This is the administrator's copy of everything the node holds: keep it as private as
-    the node itself.
+    the node itself. The graph formats hold every record's node and edges (a tombstone's
+    node, or one never received, is a stub) and the Country and Field nodes.
     """
-    from .exporter import run_export
-
     if fmt == "csv" and kind is None:
         raise click.UsageError("--format csv needs --kind (one kind per CSV file)")
+    if fmt in GRAPH_FORMATS:
+        if kind is not None:
+            raise click.UsageError(f"--kind is not for --format {fmt}: the graph formats "
+                                   "export the whole graph")
+        from .graph_export import run_graph_export
+
+        nodes, edges = run_graph_export(load_node(home), fmt, output)
+        click.echo(f"{nodes} nodes and {edges} edges exported", err=True)
+        return
+    from .exporter import run_export
+
     cfg = load_node(home)
     n = run_export(cfg, fmt, output, kind)
     click.echo(f"{n} records exported", err=True)
