@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 from importlib.metadata import PackageNotFoundError, version
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import neo4j
@@ -38,7 +38,7 @@ from jembatan.network import errors
 from jembatan.network.ids import KINDS
 from jembatan.network.vocab import VISIBILITIES
 
-from . import neo4j_graph, neo4j_query, neo4j_search
+from . import neo4j_graph, neo4j_query, neo4j_search, neo4j_tallies, tallies
 from . import quarantine as quarantine_rules
 from .cursor import CursorCodec
 from .filters import check_changes_limit, check_query, check_scope, check_search_text
@@ -292,6 +292,15 @@ class Neo4jStore:
     def iter_all(self, scope: frozenset[str] = LOCAL) -> Iterator[StoredRecord]:
         return iter_feed(self, scope)
 
+    @_translated
+    def tally(self, measure: str, scope: frozenset[str] = PUBLIC, *, group: tuple[str, ...] = (),
+              where: Mapping[str, object] | None = None, years: tuple[int, int] | None = None,
+              distinct: str | None = None) -> list[tuple]:
+        where = dict(where or {})
+        tallies.check_query(measure, group, where, years, distinct)
+        return neo4j_tallies.query(self._read, measure, tallies.scope_name(scope), tuple(group),
+                                   where, years, distinct)
+
     # -- federation: quarantine and epoch ---------------------------------------------------
 
     @_translated
@@ -329,11 +338,43 @@ class Neo4jStore:
 
     @_translated
     def neighbours(self, rid: str, depth: int = 1, scope: frozenset[str] = PUBLIC,
-                   limit: int = 500) -> Subgraph:
+                   limit: int = 500, kinds: tuple[str, ...] = (),
+                   countries: tuple[str, ...] = ()) -> Subgraph:
         scope = check_scope(scope)
         driver = self._driver()
         with driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS,
                             bookmark_manager=driver.execute_query_bookmark_manager) as session:
             # one transaction for the several reads of a traversal
-            return session.execute_read(neo4j_graph.neighbours, rid, depth, scope, limit)
+            return session.execute_read(neo4j_graph.neighbours, rid, depth, scope, limit,
+                                        kinds, countries)
 
+    @_translated
+    def paths(self, src: str, dst: str, k: int = 3, scope: frozenset[str] = PUBLIC,
+              max_hops: int = 4) -> list[list[str]]:
+        from . import neo4j_paths
+
+        scope = check_scope(scope)
+        driver = self._driver()
+        with driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS,
+                            bookmark_manager=driver.execute_query_bookmark_manager) as session:
+            return session.execute_read(neo4j_paths.paths, src, dst, k, scope, max_hops)
+
+    @_translated
+    def partnerships(self, scope: frozenset[str] = PUBLIC) -> "Partnerships":
+        from .neo4j_partners import partnerships
+
+        scope = check_scope(scope)
+        driver = self._driver()
+        with driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS,
+                            bookmark_manager=driver.execute_query_bookmark_manager) as session:
+            # institutions and agreements from one snapshot
+            return session.execute_read(partnerships, scope)
+
+    def cypher(self, query: str, params: dict | None = None, *, timeout_s: float,
+               max_rows: int) -> "CypherResult":
+        """An analyst's read-only Cypher query (``neo4j_cypher.run_read_only``; it turns
+        driver errors into domain errors itself)."""
+        from .neo4j_cypher import run_read_only
+
+        return run_read_only(self._driver(), self.database, query, params,
+                             timeout_s=timeout_s, max_rows=max_rows)

@@ -20,6 +20,7 @@ from jembatan.network import errors
 
 from .neo4j_schema import (COUNT_KEYS, EDGE_PROPS, EDGE_TYPES, KIND_LABELS, META_KEY, NODE_LABELS,
                            OWN_IN, OWN_OUT, RECORD_PROPS, count_key, facets)
+from . import neo4j_tallies, tallies
 from .prepare import Prepared
 from .projection import LABELS, label_of
 from .quarantine import now_ms, refused
@@ -108,6 +109,7 @@ class BatchWriter:
         self.counts = {key: meta.get(key, 0) for key in COUNT_KEYS}
         self.known: set[str] = set()     # node ids that exist in this transaction
         self.count_deltas: dict[str, int] = defaultdict(int)
+        self.tally_deltas = tallies.Deltas()
 
     def run(self, envelopes: Iterable[dict | Prepared]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -121,6 +123,7 @@ class BatchWriter:
         """Write the new sequence, the counts, the checkpoint and the quarantine entries (the
         batch's refused records, then ``quarantine``) in the same transaction, keeping at
         most ``quarantine_limit`` entries."""
+        neo4j_tallies.flush(self.tx, self.tally_deltas)
         props = {}
         if self.seq != self.start_seq:
             props["seq"] = self.seq
@@ -171,6 +174,10 @@ class BatchWriter:
     def _write(self, writes: list[tuple[str, _State]]) -> None:
         if not writes:
             return
+        replaced = [rid for rid, st in writes if st.pre_live]
+        old = neo4j_tallies.old_facts(self.tx, replaced) if replaced else {}
+        neo4j_tallies.chunk(self.tx, self.tally_deltas, [
+            (rid, st.pre_vis, old.get(rid), st.write[0]) for rid, st in writes])
         new_nodes: dict[str | None, dict[str, None]] = defaultdict(dict)
         records, edges = defaultdict(list), defaultdict(list)
         for rid, st in writes:
@@ -211,7 +218,6 @@ class BatchWriter:
         # while the caller's generator makes the next chunk; an error still surfaces (at the
         # next statement or at commit) and rolls the whole batch back.
         tx = self.tx
-        replaced = [rid for rid, st in writes if st.pre_live]
         if replaced:
             tx.run(_DROP_OUT, {"ids": replaced})
             tx.run(_DROP_IN, {"ids": replaced})

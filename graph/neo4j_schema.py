@@ -19,6 +19,9 @@
     (:Checkpoint {peer, cursor})     sync progress, written in the same transaction as records
     (:Quarantined {id, at_ms, peer, rid, reason, detail, text})
                                      records refused from peers, at most ``QUARANTINE_MAX``
+    (:Tally {key, scope, measure, …, n, amount})
+                                     the cells behind flows and statistics (``graph.tallies``,
+                                     ``neo4j_tallies``), kept by ``apply``
 
 A node is a stub when it has no live record (never received — no :Record label — or a
 tombstone): the graph shows it with ``stub=True`` wherever an edge of a visible record
@@ -43,11 +46,11 @@ from jembatan.network.errors import StoreError
 from jembatan.network.ids import KINDS
 from jembatan.network.vocab import VISIBILITIES
 
-from . import textindex
+from . import tallies, textindex
 from .projection import LABELS
 
-#: 2: shadows, the quarantine and the epoch (a version 1 database gains them when opened)
-SCHEMA_VERSION = 2
+#: 2: shadows, the quarantine and the epoch; 3: the tallies (an older database gains them when opened)
+SCHEMA_VERSION = 3
 META_KEY = "store"
 SEARCH_INDEX = "record_search"
 #: records per seq bucket (a search that matches many records ranks them bucket by bucket)
@@ -96,9 +99,13 @@ _DDL = (
     " ON EACH [r.search_title, r.search_body, r.search_facets]"
     " OPTIONS {indexConfig: {`fulltext.analyzer`: 'whitespace',"
     " `fulltext.eventually_consistent`: false}}",
+    # the tallies' cells (neo4j_tallies): one per key; a query reads one measure of one scope
+    "CREATE CONSTRAINT tally_key IF NOT EXISTS FOR (t:Tally) REQUIRE t.key IS UNIQUE",
+    "CREATE INDEX tally_slice IF NOT EXISTS FOR (t:Tally) ON (t.scope, t.measure, t.field)",
 )
 SCHEMA_NAMES = frozenset(
-    ["node_id", "record_seq", "store_meta_key", "checkpoint_peer", "quarantine_id", SEARCH_INDEX]
+    ["node_id", "record_seq", "store_meta_key", "checkpoint_peer", "quarantine_id", SEARCH_INDEX,
+     "tally_key", "tally_slice"]
     + [f"{label.lower()}_seq" for label in KIND_LABELS])
 
 
@@ -141,7 +148,8 @@ def setup(driver, database: str) -> bytes:
         raise StoreError(f"the database has schema version {meta['schema_version']}; "
                          f"this version of the software reads up to {SCHEMA_VERSION}")
     if (meta is not None and meta.get("schema_version") == SCHEMA_VERSION
-            and meta.get("cursor_key") and meta.get("tokenizer") == search_version()):
+            and meta.get("cursor_key") and meta.get("tokenizer") == search_version()
+            and meta.get("tallies") == tallies.VERSION):
         return bytes.fromhex(meta["cursor_key"])
     if not _schema_complete(driver, database):
         for statement in _DDL:
@@ -153,7 +161,7 @@ def setup(driver, database: str) -> bytes:
                     raise
         driver.execute_query("CALL db.awaitIndexes(300)", database_=database)
     initial = {"schema_version": SCHEMA_VERSION, "cursor_key": secrets.token_hex(32),
-               "seq": 0, "writes": 0, **dict.fromkeys(COUNT_KEYS, 0)}
+               "seq": 0, "writes": 0, "tallies": tallies.VERSION, **dict.fromkeys(COUNT_KEYS, 0)}
     # MERGE under the uniqueness constraint: concurrent openers agree on one meta node; a
     # version 1 node gains the epoch and the quarantine counter (coalesce: a concurrent
     # opener's values stay)
@@ -168,6 +176,9 @@ def setup(driver, database: str) -> bytes:
             rebuild_search(driver, database)
         driver.execute_query("MATCH (m:StoreMeta {key: $key}) SET m.tokenizer = $version",
                              {"key": META_KEY, "version": search_version()}, database_=database)
+    if meta.get("tallies") != tallies.VERSION:   # an older database: derive its cells
+        from .neo4j_tallies import rebuild
+        rebuild(driver, database)
     return bytes.fromhex(meta["cursor_key"])
 
 

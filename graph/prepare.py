@@ -15,7 +15,7 @@ from typing import NamedTuple
 from jembatan.network.envelope import ENVELOPE_KEYS, SIGNING_PREFIX, canonical_bytes
 from jembatan.network.vocab import WIDTH
 
-from . import textindex
+from . import tallies, textindex
 from .projection import project
 
 
@@ -36,6 +36,7 @@ class Prepared(NamedTuple):
     props: str                                 # the graph node's display properties, JSON
     shadow: tuple[str, str, str] | None = None  # (visibility, content hash, canonical text) of
                                                # the record's shadow tombstone (``prepare``)
+    facts: tuple | None = None                 # what it adds to the tallies (``tallies.facts``)
 
 
 def encode(env: dict) -> tuple[str, str]:
@@ -98,4 +99,4 @@ def prepare(env: dict, shadow: dict | None = None) -> Prepared:
         tuple((e.src, e.type, e.dst, json.dumps(e.props, sort_keys=True) if e.props else None)
               for e in edges),
         country, trl, stage, json.dumps(node.props, ensure_ascii=False, sort_keys=True),
-        shadowed)
+        shadowed, tallies.facts(env))

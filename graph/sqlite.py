@@ -15,13 +15,13 @@ import os
 import sqlite3
 import threading
 import weakref
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 from jembatan.network import errors
 from jembatan.network.ids import KINDS
 
 from . import quarantine as quarantine_rules
-from . import sqlite_graph, sqlite_query, sqlite_search
+from . import sqlite_graph, sqlite_query, sqlite_search, sqlite_tallies, tallies
 from .sqlite_query import _marks
 from .cursor import CursorCodec
 from .filters import check_changes_limit, check_query, check_scope, check_search_text
@@ -254,6 +254,15 @@ class SqliteStore:
     def iter_all(self, scope: frozenset[str] = LOCAL) -> Iterator[StoredRecord]:
         return iter_feed(self, scope)
 
+    @_translated
+    def tally(self, measure: str, scope: frozenset[str] = PUBLIC, *, group: tuple[str, ...] = (),
+              where: Mapping[str, object] | None = None, years: tuple[int, int] | None = None,
+              distinct: str | None = None) -> list[tuple]:
+        where = dict(where or {})
+        tallies.check_query(measure, group, where, years, distinct)
+        return sqlite_tallies.query(self._conn(), measure, tallies.scope_name(scope), tuple(group),
+                                    where, years, distinct)
+
     # -- federation: quarantine and epoch ---------------------------------------------------
 
     @_translated
@@ -292,11 +301,37 @@ class SqliteStore:
 
     @_translated
     def neighbours(self, rid: str, depth: int = 1, scope: frozenset[str] = PUBLIC,
-                   limit: int = 500) -> Subgraph:
+                   limit: int = 500, kinds: tuple[str, ...] = (),
+                   countries: tuple[str, ...] = ()) -> Subgraph:
         scope = check_scope(scope)
         conn = self._conn()
         conn.execute("BEGIN")  # one snapshot for the several reads of a traversal
         try:
-            return sqlite_graph.neighbours(conn, rid, depth, scope, limit)
+            return sqlite_graph.neighbours(conn, rid, depth, scope, limit, kinds, countries)
+        finally:
+            conn.execute("COMMIT")
+
+    @_translated
+    def paths(self, src: str, dst: str, k: int = 3, scope: frozenset[str] = PUBLIC,
+              max_hops: int = 4) -> list[list[str]]:
+        from . import sqlite_paths
+
+        scope = check_scope(scope)
+        conn = self._conn()
+        conn.execute("BEGIN")  # one snapshot for the several reads of a search
+        try:
+            return sqlite_paths.paths(conn, src, dst, k, scope, max_hops)
+        finally:
+            conn.execute("COMMIT")
+
+    @_translated
+    def partnerships(self, scope: frozenset[str] = PUBLIC) -> "Partnerships":
+        from .sqlite_partners import partnerships
+
+        scope = check_scope(scope)
+        conn = self._conn()
+        conn.execute("BEGIN")  # institutions and agreements from one snapshot
+        try:
+            return partnerships(conn, scope)
         finally:
             conn.execute("COMMIT")

@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Iterable, Iterator
 
 
-from . import textindex
+from . import sqlite_tallies, tallies, textindex
 from .prepare import Prepared
 from .quarantine import refused
 from .rules import decide, prepare_chunk
@@ -47,6 +47,7 @@ class BatchWriter:
         self.last_nid = conn.execute("SELECT COALESCE(MAX(nid), 0) FROM nodes").fetchone()[0]
         self.nids: dict[str, int] = {}
         self.count_deltas: dict[tuple[str, str], int] = defaultdict(int)
+        self.tally_deltas = tallies.Deltas()
 
     def run(self, envelopes: Iterable[dict | Prepared]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -54,6 +55,7 @@ class BatchWriter:
         while chunk := list(itertools.islice(source, CHUNK)):
             outcomes.extend(self._chunk(chunk))
         self._flush_counts()
+        sqlite_tallies.flush(self.conn, self.tally_deltas)
         return outcomes
 
     # -- deciding -------------------------------------------------------------------------
@@ -99,8 +101,12 @@ class BatchWriter:
                 st.nid = nids[rid]
 
         replaced = [st.nid for _, st in writes if st.pre_live]
+        old = self._old_envelopes(replaced)
+        sqlite_tallies.chunk(self.conn, self.tally_deltas, [
+            (st.nid, st.pre_vis, tallies.facts(old[st.nid]) if st.nid in old else None, st.write[0])
+            for _, st in writes])
         # FTS5 operations in rowid order, a record's 'delete' of its old text before its insert
-        fts_rows = [(nid, 0, "delete", *texts) for nid, texts in self._old_texts(replaced)]
+        fts_rows = [(nid, 0, "delete", *textindex.record_texts(env)) for nid, env in old.items()]
         record_rows, edge_rows = [], []
         for _, st in writes:
             p, seq = st.write
@@ -158,15 +164,16 @@ class BatchWriter:
             cache.update((i, nid) for nid, i in rows)
         return cache
 
-    def _old_texts(self, nids: list[int]) -> list[tuple[int, tuple[str, str]]]:
-        """The search texts the current (live) versions of these records were indexed with."""
-        out = []
+    def _old_envelopes(self, nids: list[int]) -> dict[int, dict]:
+        """The current (live) versions of these records: their search texts are removed and
+        their tallies subtracted before the new versions are written."""
+        out = {}
         for start in range(0, len(nids), 5000):
             part = nids[start:start + 5000]
             marks = ",".join("?" * len(part))
             for nid, text in self.conn.execute(
                     f"SELECT id, envelope FROM records WHERE id IN ({marks}) AND deleted = 0", part):
-                out.append((nid, textindex.record_texts(json.loads(text))))
+                out[nid] = json.loads(text)
         return out
 
     def _flush_counts(self) -> None:

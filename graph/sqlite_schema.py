@@ -1,6 +1,6 @@
 """The SQLite store's schema, connection settings and one-time setup.
 
-    meta(key, value)                 schema_version, cursor_key, tokenizer, epoch
+    meta(key, value)                 schema_version, cursor_key, tokenizer, tallies, epoch
     nodes(nid, id)                   every graph node id (rids, "country:CN", "field:ict") → an integer;
                                      a record's row in ``records`` and ``search`` uses the same integer
     records(id, kind, version, ...)  the latest copy of each record (tombstones included) with its
@@ -10,11 +10,14 @@
     search(title, body)              FTS5, contentless, tokens from ``textindex`` (ascii tokenizer)
     counts(kind, visibility, n)      live records per kind and visibility, kept by ``apply``
     checkpoints(peer, cursor)        sync progress, written in the same transaction as the records
+    tallies(scope, measure, …, n)    the cells behind flows and statistics (``graph.tallies``),
+                                     kept by ``apply``
     quarantine(id, at_ms, peer, ...) records refused from peers, at most ``QUARANTINE_MAX``
 
 A record's shadow tombstone (``graph.store``) lives in its row: ``shadow_vis``, ``shadow_hash``
 and ``shadow`` (canonical JSON), all NULL when it has none. Schema version 2 added them, the
-quarantine and the epoch; opening a version 1 file adds them in place.
+quarantine and the epoch; version 3 the tallies. Opening an older file adds what it lacks in
+place; the tallies are derived from the records whenever their ``tallies.VERSION`` changes.
 
 A node is a stub when it has no live record (never received, or a tombstone): the graph
 shows it with ``stub=True`` wherever an edge of a visible record reaches it.
@@ -27,9 +30,9 @@ import sqlite3
 
 from jembatan.network.errors import StoreError
 
-from . import textindex
+from . import sqlite_tallies, tallies, textindex
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 log = logging.getLogger(__name__)
 
 _TABLES = """
@@ -150,13 +153,14 @@ def new_epoch() -> str:
     return secrets.token_hex(16)
 
 
-def _state(conn: sqlite3.Connection) -> tuple[str | None, str | None, str | None]:
-    """(schema version, cursor key, tokenizer version) as stored, Nones for a new file."""
+def _state(conn: sqlite3.Connection) -> tuple[str | None, ...]:
+    """(schema version, cursor key, tokenizer version, tallies version) as stored, Nones for
+    a new file."""
     exists = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
     if not exists:
-        return None, None, None
-    return _meta(conn, "schema_version"), _meta(conn, "cursor_key"), _meta(conn, "tokenizer")
+        return None, None, None, None
+    return tuple(_meta(conn, key) for key in ("schema_version", "cursor_key", "tokenizer", "tallies"))
 
 
 def setup(conn: sqlite3.Connection) -> bytes:
@@ -168,16 +172,17 @@ def setup(conn: sqlite3.Connection) -> bytes:
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if mode.lower() != "wal":
         raise StoreError("the database cannot use write-ahead logging")
-    version, key, tokenizer = _state(conn)
+    version, key, tokenizer, tallied = _state(conn)
     if version is not None and int(version) > SCHEMA_VERSION:
         raise StoreError(f"the database has schema version {version}; "
                          f"this version of the software reads up to {SCHEMA_VERSION}")
-    if version == str(SCHEMA_VERSION) and key and tokenizer == textindex.VERSION:
+    if (version == str(SCHEMA_VERSION) and key and tokenizer == textindex.VERSION
+            and tallied == tallies.VERSION):
         return bytes.fromhex(key)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version, key, tokenizer = _state(conn)   # again: another process may have done it
-        for statement in _statements(_TABLES + _SEARCH):
+        version, key, tokenizer, tallied = _state(conn)   # again: another process may have done it
+        for statement in _statements(_TABLES + _SEARCH + sqlite_tallies.DDL):
             conn.execute(statement)
         _add_columns(conn)
         if _meta(conn, "epoch") is None:
@@ -190,6 +195,10 @@ def setup(conn: sqlite3.Connection) -> bytes:
             if tokenizer is not None:
                 _rebuild_search(conn)
             _set_meta(conn, "tokenizer", textindex.VERSION)
+        if tallied != tallies.VERSION:
+            if version is not None:
+                sqlite_tallies.rebuild(conn)
+            _set_meta(conn, "tallies", tallies.VERSION)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

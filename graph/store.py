@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 from jembatan.network.envelope import canonical_bytes
 
@@ -168,6 +168,33 @@ class Subgraph:
     edges: list[GraphEdge]
 
 
+@dataclass(frozen=True, slots=True)
+class PartnerInstitution:
+    """A live institution as the partnership graph needs it."""
+    rid: str
+    name: dict             # multilingual: BCP-47 tag → name
+    country: str           # ISO 3166-1 alpha-2
+    kind: str              # institution kind: university, enterprise, …
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerAgreement:
+    """A live agreement as the partnership graph needs it."""
+    rid: str
+    kind: str              # licence, joint_rd, …
+    status: str
+    year: int | None       # the year of signed_on, None when undated
+    parties: tuple[tuple[str, str], ...]   # (institution rid, role), by rid; stubs and
+                                           # institutions outside the scope included
+
+
+@dataclass(frozen=True)
+class Partnerships:
+    """Who is party to what (``Store.partnerships``): everything sorted by rid."""
+    institutions: tuple[PartnerInstitution, ...]
+    agreements: tuple[PartnerAgreement, ...]
+
+
 @runtime_checkable
 class Store(Protocol):
     def apply(self, envelopes: Iterable[dict | Prepared], *, trusted: bool = False,
@@ -206,14 +233,40 @@ class Store(Protocol):
     def get_checkpoint(self, peer: str) -> str | None: ...
 
     def neighbours(self, rid: str, depth: int = 1, scope: frozenset[str] = PUBLIC,
-                   limit: int = 500) -> Subgraph:
-        """The record's graph node and everything within ``depth`` (1 or 2) hops, either direction."""
+                   limit: int = 500, kinds: tuple[str, ...] = (),
+                   countries: tuple[str, ...] = ()) -> Subgraph:
+        """The record's graph node and everything within ``depth`` (1 to 3) hops, either
+        direction, breadth first: at most ``limit`` nodes, the start first, then hop by hop,
+        and the edges among them.
+
+        ``kinds``: the node kinds to keep (record kinds, "country", "field"; empty: all);
+        ``countries``: ISO alpha-2 codes a node with a country of its own (an institution,
+        an event, a Country node) must have; nodes without one pass. A node filtered out,
+        like one outside ``scope``, is neither returned nor traversed; the start always is.
+        """
+
+    def paths(self, src: str, dst: str, k: int = 3, scope: frozenset[str] = PUBLIC,
+              max_hops: int = 4) -> list[list[str]]:
+        """The ``k`` shortest partnership paths between two institutions: node ids
+        [src, agreement, institution, …, dst] along PARTY_TO edges, no node twice, at most
+        ``max_hops`` agreements, every node a live record within ``scope``. Ordered by the
+        number of agreements, then by the ids (lexicographically). ``NotFound`` if either
+        end is not a live institution within ``scope``."""
 
     def counts(self, scope: frozenset[str] = LOCAL) -> dict[str, int]:
         """Live (non-deleted) records per kind."""
 
     def iter_all(self, scope: frozenset[str] = LOCAL) -> Iterator[StoredRecord]:
         """Every record (tombstones included), in seq order, for export and copy."""
+
+    def tally(self, measure: str, scope: frozenset[str] = PUBLIC, *, group: tuple[str, ...] = (),
+              where: Mapping[str, object] | None = None, years: tuple[int, int] | None = None,
+              distinct: str | None = None) -> list[tuple]:
+        """Sums over the tallies' cells (``graph.tallies``) of one measure, as a reader of
+        ``scope`` (PUBLIC, ALLIANCE or LOCAL) sees them: (*group values, n, amount) per
+        group in group order, or one row when ``group`` is empty. ``where``: dimension →
+        value or collection of values; ``years``: (first, last) inclusive; ``distinct``: n
+        counts the distinct values of that dimension (amount 0)."""
 
     def quarantined(self, limit: int = 50, before: int | None = None,
                     reason: str | None = None) -> list[QuarantineEntry]:
@@ -230,6 +283,11 @@ class Store(Protocol):
         """Replace the epoch with a new random one (a node restored from a backup) and return it."""
 
     def close(self) -> None: ...
+
+    def partnerships(self, scope: frozenset[str] = PUBLIC) -> Partnerships:
+        """Every live institution and live agreement visible in ``scope``, with each
+        agreement's parties (stubs and institutions outside the scope among them), read in
+        bulk from one snapshot, for the partnership graph (``graph.analytics``)."""
 
 
 def iter_feed(store: Store, scope: frozenset[str] = LOCAL, page: int = 1000) -> Iterator[StoredRecord]:

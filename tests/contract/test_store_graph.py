@@ -1,8 +1,12 @@
-"""The graph projection: stubs, edges replaced and removed, neighbourhoods and their scope."""
+"""The graph projection: stubs, edges replaced and removed, neighbourhoods, their scope and
+filters, and depth-3 neighbourhoods checked against a networkx walk on a generated federation."""
+import random
+
 import pytest
 
 from jembatan.graph.store import ALLIANCE, LOCAL, PUBLIC
 from jembatan.network import errors
+from traversal_data import generated, projected, reference_neighbourhood
 
 
 def node_map(sub):
@@ -153,11 +157,114 @@ def test_neighbours_of_a_field(store, rec):
     assert set(node_map(sub)) == {"field:marine", tech["rid"]}
 
 
-@pytest.mark.parametrize("kw,field", [(dict(depth=3), "depth"), (dict(depth=0), "depth"),
-                                      (dict(limit=0), "limit")])
+@pytest.mark.parametrize("kw,field", [
+    (dict(depth=4), "depth"), (dict(depth=0), "depth"), (dict(depth=True), "depth"),
+    (dict(limit=0), "limit"), (dict(kinds=("person",)), "kinds"), (dict(kinds="institution"), "kinds"),
+    (dict(kinds=("Institution",)), "kinds"), (dict(countries=("ZZ",)), "countries"),
+    (dict(countries=("cn",)), "countries"), (dict(countries="CN"), "countries"),
+    (dict(countries=(None,)), "countries")])
 def test_bad_arguments(store, rec, kw, field):
     inst = rec.institution()
     store.apply([inst])
     with pytest.raises(errors.ValidationError) as exc:
         store.neighbours(inst["rid"], **kw)
     assert exc.value.errors[0]["field"] == field
+
+
+def _world(store, rec):
+    """A (CN) and B (TH) with a technology and an agreement; B's agreement with C (VN)."""
+    a = rec.institution("A", country="CN")
+    b = rec.institution("B", country="TH")
+    c = rec.institution("C", country="VN")
+    tech = rec.technology(owner=a["rid"], fields=["new_energy"])
+    ab = rec.agreement(provider=a["rid"], recipient=b["rid"], technology=tech["rid"])
+    bc = rec.agreement(provider=b["rid"], recipient=c["rid"])
+    store.apply([a, b, c, tech, ab, bc])
+    return a, b, c, tech, ab, bc
+
+
+def test_depth_three(store, rec):
+    a, b, c, tech, ab, bc = _world(store, rec)
+    three = store.neighbours(a["rid"], depth=3)
+    assert three.nodes[0].id == a["rid"]
+    assert set(node_map(three)) == {a["rid"], "country:CN", tech["rid"], ab["rid"], b["rid"],
+                                    "field:new_energy", "country:TH", bc["rid"]}
+    assert {(b["rid"], "LOCATED_IN", "country:TH"), (b["rid"], "PARTY_TO", bc["rid"])} <= edge_set(three)
+    assert c["rid"] not in node_map(three)            # four hops away
+    # breadth first: what the limit keeps is the nearer hops whole
+    two = set(node_map(store.neighbours(a["rid"], depth=2)))
+    capped = store.neighbours(a["rid"], depth=3, limit=len(two) + 1)
+    assert two < set(node_map(capped)) and len(capped.nodes) == len(two) + 1
+
+
+def test_kinds_filter_neither_shows_nor_crosses(store, rec):
+    a, b, c, tech, ab, bc = _world(store, rec)
+    sub = store.neighbours(a["rid"], depth=3, kinds=("institution", "agreement"))
+    assert set(node_map(sub)) == {a["rid"], ab["rid"], b["rid"], bc["rid"]}
+    assert edge_set(sub) == {(a["rid"], "PARTY_TO", ab["rid"]), (b["rid"], "PARTY_TO", ab["rid"]),
+                             (b["rid"], "PARTY_TO", bc["rid"])}
+    # the field is only reached through the technology, which is not kept
+    assert set(node_map(store.neighbours(a["rid"], depth=3, kinds=["field", "country"]))) == {
+        a["rid"], "country:CN"}
+    # the start is kept whatever its kind
+    sub = store.neighbours(tech["rid"], depth=2, kinds=("field",))
+    assert set(node_map(sub)) == {tech["rid"], "field:new_energy"}
+    alone = store.neighbours(a["rid"], kinds=("event",))
+    assert [n.id for n in alone.nodes] == [a["rid"]] and alone.edges == []
+    assert alone.nodes[0].props["name"] == {"en": "A"}
+
+
+def test_kinds_filter_knows_stubs_and_tombstones(store, rec):
+    owner = rec.rid("institution")                      # never received
+    tech = rec.technology(owner=owner, fields=["marine"])
+    gone = rec.institution("Gone")
+    ag = rec.agreement(provider=gone["rid"], recipient=owner, technology=tech["rid"])
+    store.apply([tech, gone, ag])
+    store.apply([rec.tombstone(gone)])
+    sub = store.neighbours(ag["rid"], kinds=("institution",))
+    nodes = node_map(sub)
+    assert set(nodes) == {ag["rid"], owner, gone["rid"]}
+    assert nodes[owner].stub and nodes[gone["rid"]].stub
+    assert set(node_map(store.neighbours(ag["rid"], kinds=("technology",)))) == {ag["rid"], tech["rid"]}
+
+
+def test_countries_filter(store, rec):
+    a, b, c, tech, ab, bc = _world(store, rec)
+    ev = rec.event(country="LA", organisers=[a["rid"]])
+    store.apply([ev])
+    sub = store.neighbours(a["rid"], depth=3, countries=("CN",))
+    # B (TH) is neither shown nor crossed; places and records without a country pass
+    assert set(node_map(sub)) == {a["rid"], "country:CN", tech["rid"], ab["rid"], "field:new_energy"}
+    sub = store.neighbours(a["rid"], depth=3, countries=("CN", "TH", "LA"))
+    assert set(node_map(sub)) == {a["rid"], "country:CN", tech["rid"], ab["rid"], "field:new_energy",
+                                  b["rid"], "country:TH", bc["rid"], ev["rid"], "country:LA"}
+    # a Country start is kept; its own code does not have to be asked for
+    assert set(node_map(store.neighbours("country:TH", countries=("CN",)))) == {"country:TH"}
+    both = store.neighbours(a["rid"], depth=3, kinds=("institution", "agreement", "country"),
+                            countries=("CN", "TH"))
+    assert set(node_map(both)) == {a["rid"], "country:CN", ab["rid"], b["rid"], "country:TH", bc["rid"]}
+
+
+@pytest.mark.parametrize("scope", [PUBLIC, ALLIANCE, LOCAL], ids=["public", "alliance", "local"])
+def test_depth_three_equals_a_networkx_walk(store, rec, scope):
+    envelopes, batches, _ = generated(rec, seed=3)
+    for batch in batches:
+        store.apply(batch)
+    records, edges = projected(envelopes)
+    starts = sorted(e["rid"] for e in envelopes if not e["deleted"] and e["visibility"] in scope)
+    r = random.Random(9)
+    filters = [((), ()), (("institution", "agreement"), ()), ((), ("CN", "TH")),
+               (("institution", "agreement", "technology", "country"), ("VN", "ID", "MY"))]
+    sizes = []
+    for start in r.sample(starts, 6) + ["country:CN", "field:ict"]:
+        for depth in (1, 2, 3):
+            for kinds, countries in filters:
+                sub = store.neighbours(start, depth, scope, 10_000, kinds=kinds, countries=countries)
+                nodes, want_edges = reference_neighbourhood(records, edges, start, depth, scope,
+                                                            kinds, countries)
+                assert sub.nodes[0].id == start
+                assert len(sub.nodes) == len(node_map(sub))   # no node twice
+                assert set(node_map(sub)) == nodes, (start, depth, kinds, countries)
+                assert edge_set(sub) == want_edges, (start, depth, kinds, countries)
+                sizes.append(len(nodes))
+    assert max(sizes) > 50 and min(sizes) == 1    # hubs reached, and filters that keep nothing
