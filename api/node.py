@@ -28,7 +28,8 @@ from jembatan.network.keys import add_key, check_public, write_atomic
 from jembatan.network.registry import REGISTRY_FILE
 from jembatan.network.text import clean_string
 
-ROLES = ("admin", "editor", "viewer")
+#: admin and editor write; analyst and viewer read; admin and analyst may run Cypher
+ROLES = ("admin", "editor", "analyst", "viewer")
 CONFIG_FILE = "node.json"
 
 

@@ -20,11 +20,14 @@ SETTINGS: dict[str, tuple[Any, str]] = {
                                    "(a stalled peer fails after this)."),
     "JEMBATAN_SYNC_MAX_BODY_BYTES": (67_108_864, "Largest feed page `jembatan sync` reads from "
                                      "a peer (bytes)."),
+    "JEMBATAN_CYPHER_TIMEOUT": (10, "Seconds an analyst's Cypher query (`POST /api/v1/cypher`) "
+                                "may run before the database stops it."),
+    "JEMBATAN_CYPHER_MAX_ROWS": (10_000, "Most rows a Cypher query returns (more: `truncated`)."),
 }
 
 _INTS = {"JEMBATAN_MAX_BODY_BYTES", "JEMBATAN_PAGE_SIZE", "JEMBATAN_WORKERS",
          "JEMBATAN_SYNC_CONNECT_TIMEOUT", "JEMBATAN_SYNC_READ_TIMEOUT",
-         "JEMBATAN_SYNC_MAX_BODY_BYTES"}
+         "JEMBATAN_SYNC_MAX_BODY_BYTES", "JEMBATAN_CYPHER_TIMEOUT", "JEMBATAN_CYPHER_MAX_ROWS"}
 
 
 def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
@@ -40,6 +43,8 @@ def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
                 out[name] = int(raw)
             except ValueError:
                 raise SystemExit(f"{name} must be an integer, got {raw!r}")
+            if out[name] < 1:   # a limit of 0 would refuse every request
+                raise SystemExit(f"{name} must be at least 1, got {raw!r}")
         else:
             out[name] = raw
     return out

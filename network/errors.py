@@ -14,6 +14,7 @@
     ├── UnsupportedMediaType      415  body is not application/json
     ├── ValidationError           422  well-formed but invalid: carries errors[{field, detail}]
     ├── SignatureError            422  a signature or registry not accepted: carries ``reason``
+    ├── QueryLimit                422  a valid query stopped by the node's time or memory limit
     └── StoreError                503  the database failed or is unreachable
 
 Each class carries its HTTP status, a stable problem type and a title, so one handler
@@ -123,6 +124,16 @@ class SignatureError(_ClientError):
         doc = super().to_problem()
         doc["reason"] = self.reason
         return doc
+
+
+class QueryLimit(_ClientError):
+    """An analyst's query that is valid but was stopped by the node's time or memory limit.
+
+    422 rather than 408: the request arrived whole and in time (408 tells HTTP clients to
+    send it again, and some do so on their own), but this node will not finish the work it
+    asks for; a narrower query or a higher limit will.
+    """
+    status, slug, title = 422, "query-limit", "Query limit exceeded"
 
 
 class PreconditionRequired(_ClientError):

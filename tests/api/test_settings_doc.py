@@ -30,3 +30,10 @@ def test_integer_settings_parsed_and_checked():
         assert "JEMBATAN_PAGE_SIZE" in str(exc)
     else:
         raise AssertionError("a non-integer setting must be refused")
+
+
+def test_integer_settings_below_one_are_refused():
+    import pytest
+
+    with pytest.raises(SystemExit, match="JEMBATAN_CYPHER_MAX_ROWS"):
+        from_env({"JEMBATAN_CYPHER_MAX_ROWS": "0"})
