@@ -29,7 +29,10 @@ from jembatan.network.text import MultilingualText
 
 from . import problems
 from .auth import TokenCache
+from .cypher import cypher_blueprint
 from .federation import confirmation_blueprint, federation_blueprint
+from .flows import flows_blueprint
+from .graph import graph_blueprint
 from .health import health_blueprint
 from .node import NodeConfig, load_node
 from .records import RESOURCE_KINDS, records_blueprint
@@ -187,4 +190,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(federation_blueprint())
     api.register_blueprint(confirmation_blueprint())
     api.register_blueprint(sync_blueprint())
+    api.register_blueprint(cypher_blueprint())
+    api.register_blueprint(flows_blueprint())
+    api.register_blueprint(graph_blueprint())
     return app

@@ -197,6 +197,14 @@ CASES: list[tuple[str, Callable, int, str | None]] = [
     ("search with empty q", get("/api/v1/search?q=%20"), 422, "q"),
     ("search of an unknown kind", get("/api/v1/search?q=x&kind=endorsement"), 422, "kind"),
     ("search with a bad cursor", get("/api/v1/search?q=x&cursor=zzz"), 400, "cursor"),
+    # --- flows and statistics
+    ("flows: period reversed", get("/api/v1/flows?from=2025&to=2020"), 422, "from"),
+    ("flows: unknown field", get("/api/v1/flows?field=alchemy"), 422, "field"),
+    ("flows: unknown format", get("/api/v1/flows?format=xlsx"), 422, "format"),
+    ("flows: unknown institution kind", get("/api/v1/flows?provider_kind=guild"), 422, "provider_kind"),
+    ("flow series: no recipient", get("/api/v1/flows/series?provider=CN"), 422, "recipient"),
+    ("stats: bad country", get("/api/v1/stats?country=XX"), 422, "country"),
+    ("stats: bad year", get("/api/v1/stats?to=soon"), 422, "to"),
     # --- the sync protocol (anonymous callers) and the federation API
     ("feed: forged cursor", get("/sync/v1/changes?since=eyJ4IjoxfQ.AAAA"), 400, "since"),
     ("feed: limit too large", get("/sync/v1/changes?limit=100000"), 422, "limit"),
@@ -219,6 +227,15 @@ CASES: list[tuple[str, Callable, int, str | None]] = [
     ("endorse: no party", call("POST", ENDORSE, "editor", json={}), 422, "party"),
     ("endorse: not an agreement", call("POST", ENDORSE, "editor", json={
         "party": foreign_rid("institution")}), 404, None),
+    # --- read-only Cypher (this node's store is SQLite; the Neo4j paths: test_cypher.py)
+    ("cypher: anonymous", call("POST", "/api/v1/cypher", json={"query": "RETURN 1"}), 401,
+     "Authorization"),
+    ("cypher: viewer", call("POST", "/api/v1/cypher", "viewer", json={"query": "RETURN 1"}),
+     403, None),
+    ("cypher: editor", call("POST", "/api/v1/cypher", "editor", json={"query": "RETURN 1"}),
+     403, None),
+    ("cypher: SQLite store", call("POST", "/api/v1/cypher", "analyst",
+                                  json={"query": "RETURN 1"}), 409, None),
 ]
 
 LEAKS = ("Traceback", 'File "', "sqlite3", "OperationalError", "werkzeug", "marshmallow",
