@@ -2,12 +2,16 @@
 holds Jakarta's records through the hub, the status API says so, and Ctrl-C stops them all."""
 from __future__ import annotations
 
+import csv
+import io
 import json
+import xml.etree.ElementTree as ET
 import os
 import signal
 import subprocess
 from pathlib import Path
 
+import networkx as nx
 import requests
 
 from nodes import CLI, first_line
@@ -24,6 +28,37 @@ def _processes_under(path: Path) -> list[int]:
             if str(path) in cmd:
                 pids.append(int(entry.name))
     return pids
+
+
+GEXF = "{http://www.gexf.net/1.2draft}"
+
+
+def analyst_at(url: str, records: dict[str, int]) -> None:
+    """What an analyst does with a node of the federation: the whole graph into Gephi (valid
+    GEXF 1.2) and the country flows into a spreadsheet (summing to the agreements)."""
+    resp = requests.get(url + "/api/v1/graph/export?format=gexf", timeout=60)
+    assert resp.status_code == 200
+    root = ET.fromstring(resp.content)
+    assert root.tag == GEXF + "gexf" and root.get("version") == "1.2"
+    graph = root.find(GEXF + "graph")
+    assert graph is not None and graph.get("defaultedgetype") in ("directed", "undirected")
+    ids = {n.get("id") for n in graph.iter(GEXF + "node")}
+    assert all(n.get("label") for n in graph.iter(GEXF + "node"))
+    declared = {a.get("id") for a in graph.iter(GEXF + "attribute")}
+    assert {v.get("for") for v in graph.iter(GEXF + "attvalue")} <= declared
+    edges = list(graph.iter(GEXF + "edge"))
+    assert edges and all(e.get("id") and {e.get("source"), e.get("target")} <= ids for e in edges)
+    G = nx.read_gexf(io.BytesIO(resp.content))
+    kinds = {}
+    for _, data in G.nodes(data=True):
+        kinds[data["kind"]] = kinds.get(data["kind"], 0) + (not data["stub"])
+    assert kinds["Institution"] == records["institution"]
+    assert kinds["Agreement"] == records["agreement"]
+
+    flows = requests.get(url + "/api/v1/flows", headers={"Accept": "text/csv"}, timeout=60)
+    assert flows.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(flows.text)))
+    assert sum(int(r["agreements"]) for r in rows) == records["agreement"] > 0
 
 
 def test_the_demo_federation_converges_and_says_so(tmp_path: Path):
@@ -57,6 +92,7 @@ def test_the_demo_federation_converges_and_says_so(tmp_path: Path):
         counts = {n: requests.get(u + "/healthz", timeout=30).json()["records"]
                   for n, u in urls.items()}
         assert len({json.dumps(c, sort_keys=True) for c in counts.values()}) == 1, counts
+        analyst_at(urls["bangkok"], bangkok["records"])
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
