@@ -4,7 +4,8 @@ the write transaction, its rebuild, and GROUP BY queries over it.
     tallies(scope, measure, field, c1, c2, k1, k2, k3, year, currency, n, amount)
 
 ``field`` comes third in the key so that the common query — every field, ``field = ''`` —
-reads one contiguous range of the primary key.
+reads one contiguous range of the primary key, and the countries and currency follow so a
+flow matrix (grouped by them) streams in key order without sorting.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS tallies (
     currency TEXT NOT NULL,
     n        INTEGER NOT NULL,
     amount   INTEGER NOT NULL,
-    PRIMARY KEY (scope, measure, field, c1, c2, k1, k2, k3, year, currency)
+    PRIMARY KEY (scope, measure, field, c1, c2, currency, k1, k2, k3, year)
 ) WITHOUT ROWID;
 """
 
@@ -99,7 +100,8 @@ def flush(conn: sqlite3.Connection, deltas: Deltas) -> None:
 def rebuild(conn: sqlite3.Connection, batch: int = 5000) -> None:
     """Derive every cell again from the live records (inside the caller's transaction)."""
     log.warning("tallies changed: deriving the flow and statistics tallies of every record again")
-    conn.execute("DELETE FROM tallies")
+    conn.execute("DROP TABLE IF EXISTS tallies")   # its key may have changed too
+    conn.execute(DDL.strip().rstrip(";"))
     known = lookup(dict(
         (rid, Info(vis, country, kind)) for rid, vis, country, kind in conn.execute(
             "SELECT n.id, r.visibility, r.country, json_extract(r.envelope, '$.body.kind')"

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from .prepare import Prepared
 
 #: bumped when what a record contributes changes: the stores then derive every cell again
-VERSION = "1"
+VERSION = "2"
 UNKNOWN = "ZZ"        # CLDR: Unknown Region
 ALL = "*"
 SCOPES = (("public", PUBLIC), ("alliance", ALLIANCE), ("local", LOCAL))
