@@ -1,4 +1,4 @@
-"""``python -m bench [--sizes 100000,1000000] [--only import,store,api,backends,sync]``
+"""``python -m bench [--sizes 100000,1000000] [--only import,store,api,backends,sync,graph]``
 
 Prints markdown tables (and writes them to bench/out/results.md) for BENCHMARKS.md.
 """
@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import argparse
 
-from . import bench_api, bench_backends, bench_import, bench_store, bench_sync
+from . import bench_api, bench_backends, bench_graph, bench_import, bench_store, bench_sync
 from .common import OUT, machine, table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--sizes", default="100000,1000000",
-                        help="technology counts to import (comma-separated)")
-    parser.add_argument("--only", default="import,store,api,backends,sync")
+                        help="technology counts to import (comma-separated); "
+                             "for graph, agreement counts")
+    parser.add_argument("--only", default="import,store,api,backends,sync",
+                        help="benchmarks to run (comma-separated); graph runs only when named")
     parser.add_argument("--couch-max", type=int, default=bench_sync.COUCH_MAX,
                         help="sync: the largest size also replicated through pouchdb-server")
     args = parser.parse_args()
@@ -42,6 +44,8 @@ def main() -> None:
                                bench_api.run(nodes[min(nodes)])))
     if "sync" in only:
         parts.extend(bench_sync.tables(bench_sync.run(sizes, couch_max=args.couch_max)))
+    if "graph" in only:
+        parts.extend(bench_graph.tables(sizes))
     text = "\n".join(parts)
     (OUT / "results.md").write_text(text, encoding="utf-8")
     print(text)
