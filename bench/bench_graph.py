@@ -31,7 +31,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from jembatan.graph import analytics, flows, open_store
+from jembatan.graph import analytics, flows, open_store, tallies
 from jembatan.graph.flows import FlowFilter
 from jembatan.graph.prepare import prepare
 from jembatan.graph.store import LOCAL, PUBLIC
@@ -125,8 +125,19 @@ def dataset(n: int, base: Path, seed: int = graph_alliance.SEED, jobs: int = 2) 
 
 # -- the stores, loaded once --------------------------------------------------------------
 
+def _stamp(meta: dict) -> str:
+    """What a loaded store's marker says: the data, and the tallies' version it was loaded
+    under. A store opened under a newer version derives its tallies again from every record
+    (on Neo4j in one transaction, too big for 10^6 records): loading afresh is the faster."""
+    return f"{meta['fingerprint']}:tallies-{tallies.VERSION}"
+
+
+def _marked(meta: dict, marker: Path) -> bool:
+    return marker.exists() and marker.read_text() == _stamp(meta)
+
+
 def _loaded(store, meta: dict, marker: Path) -> bool:
-    if not marker.exists() or marker.read_text() != meta["fingerprint"]:
+    if not _marked(meta, marker):
         return False
     got = {k: v for k, v in store.counts(LOCAL).items() if v}
     return got == meta["counts"]
@@ -142,7 +153,7 @@ def _load(store, meta: dict, data: Path, marker: Path, batch: int = PART) -> dic
             store.apply(part[i:i + batch], trusted=True)
         records += len(part)
     seconds = time.perf_counter() - start
-    marker.write_text(meta["fingerprint"])
+    marker.write_text(_stamp(meta))
     print(f"  loaded {records:,} records in {seconds:,.0f} s ({records / seconds:,.0f}/s)", flush=True)
     return {"records": records, "seconds": seconds, "rate": records / seconds}
 
@@ -150,10 +161,11 @@ def _load(store, meta: dict, data: Path, marker: Path, batch: int = PART) -> dic
 def open_sqlite(base: Path, meta: dict) -> tuple[object, dict | None]:
     """The loaded SQLite store (and the load's figures, None when reused)."""
     path, marker = base / "node.db", base / "sqlite.loaded"
-    store = open_store(f"sqlite:///{path}")
-    if _loaded(store, meta, marker):
-        return store, None
-    store.close()
+    if _marked(meta, marker):
+        store = open_store(f"sqlite:///{path}")
+        if _loaded(store, meta, marker):
+            return store, None
+        store.close()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     store = open_store(f"sqlite:///{path}")
@@ -175,16 +187,17 @@ def neo4j_server(base: Path) -> Neo4jServer:
 
 def open_neo4j(base: Path, meta: dict) -> tuple[Neo4jServer, object, dict | None]:
     marker = base / "neo4j.loaded"
-    server = neo4j_server(base)
-    try:
-        server.start()
-        store = open_store(server.url)
-        if _loaded(store, meta, marker):
-            return server, store, None
-        store.close()
-    except Neo4jUnavailable:      # e.g. a data directory whose password was lost
-        pass
-    server.stop()
+    if _marked(meta, marker):
+        server = neo4j_server(base)
+        try:
+            server.start()
+            store = open_store(server.url)
+            if _loaded(store, meta, marker):
+                return server, store, None
+            store.close()
+        except Neo4jUnavailable:      # e.g. a data directory whose password was lost
+            pass
+        server.stop()
     marker.unlink(missing_ok=True)
     shutil.rmtree(base / "neo4j-data", ignore_errors=True)
     (base / "neo4j.password").unlink(missing_ok=True)
