@@ -122,14 +122,14 @@ def stats(store: Store, scope: frozenset[str], country: str | None = None,
     here = {} if country is None else {"c1": country}
     t = store.tally
     members = t("member", scope, group=("c1", "k1"), where=here)
-    technologies = t("technology", scope, group=("field", "k1", "k2"), where=here)
+    technologies = t("technology", scope, group=("k1", "k2"), where={**here, "field": ""})
+    technology_fields = t("technology", scope, group=("field",), where=here)
     demands = t("demand", scope, group=("field",), where=here)
     agreements = t("agreement", scope, group=("k1", "k2", "k3", "currency"),
                    where={"c1": country or ALL}, years=years)
     events = t("event", scope, group=("k1",), where=here, years=years)
     served = t("served", scope, where=here, years=years, distinct="k1")[0][0]
 
-    every = [r for r in technologies if r[0] == ""]   # each technology once (not per field)
     values, at_event, at_event_values = defaultdict(int), 0, defaultdict(int)
     for kind, status, at, currency, n, amount in agreements:
         if currency:
@@ -142,10 +142,10 @@ def stats(store: Store, scope: frozenset[str], country: str | None = None,
         "members": {"total": sum(n for *_, n, _ in members),
                     "by_country": _counts((c, n) for c, _, n, _ in members),
                     "by_kind": _counts((k, n) for _, k, n, _ in members)},
-        "technologies": {"total": sum(n for *_, n, _ in every),
-                         "by_field": _counts((f, n) for f, _, _, n, _ in technologies if f),
-                         "by_trl": _counts((int(trl), n) for _, trl, _, n, _ in every),
-                         "by_stage": _counts((stage, n) for _, _, stage, n, _ in every)},
+        "technologies": {"total": sum(n for *_, n, _ in technologies),
+                         "by_field": _counts((f, n) for f, n, _ in technology_fields if f),
+                         "by_trl": _counts((int(trl), n) for trl, _, n, _ in technologies),
+                         "by_stage": _counts((stage, n) for _, stage, n, _ in technologies)},
         "demands": {"total": sum(n for f, n, _ in demands if not f),
                     "by_field": _counts((f, n) for f, n, _ in demands if f)},
         "agreements": {"total": sum(n for *_, n, _ in agreements),

@@ -32,6 +32,12 @@ Measures and their dimensions (unused ones are ``""`` or year 0):
     served      c1 the enterprise's country, k1 its rid, year: an enterprise party to an
                 agreement signed that year, or taking part in an event held that year
 
+Rollups: a few measures also keep coarser copies of their cells, the same cells with some
+dimensions blanked ("" or year 0) under an internal measure name (``ROLLUPS``). A query that
+names none of a rollup's blanked dimensions reads the rollup instead, so the common
+questions (a whole flow matrix, a pair's series, the alliance's statistics) read hundreds of
+cells rather than hundreds of thousands.
+
 An agreement is *one* flow: from its lead provider's country to its lead recipient's. The
 lead provider is its first party with the role provider, else its first partner; the lead
 recipient its first recipient, else its first partner that is not the lead provider, else
@@ -53,13 +59,23 @@ if TYPE_CHECKING:
     from .prepare import Prepared
 
 #: bumped when what a record contributes changes: the stores then derive every cell again
-VERSION = "2"
+VERSION = "3"
 UNKNOWN = "ZZ"        # CLDR: Unknown Region
 ALL = "*"
 SCOPES = (("public", PUBLIC), ("alliance", ALLIANCE), ("local", LOCAL))
 MEASURES = ("member", "technology", "demand", "agreement", "flow", "event", "served")
 DIMENSIONS = ("c1", "c2", "k1", "k2", "k3", "year", "field", "currency")
 KEY = ("scope", "measure") + DIMENSIONS
+#: measure → its rollups, (internal measure, the dimensions it blanks), the coarsest first
+ROLLUPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    measure: tuple((f"{measure}/" + "-".join(blanked), blanked) for blanked in rollups)
+    for measure, rollups in {
+        "flow": (("k1", "k2", "k3", "year"), ("k1", "k2", "k3")),
+        "technology": (("k1", "k2"),),
+        "agreement": (("year",),),
+        "served": (("year",),),
+    }.items()}
+_POSITION = {dim: KEY.index(dim) for dim in DIMENSIONS}
 #: the relationship types by which a record names the institutions its cells depend on
 DEPENDENT_EDGES = ("OWNS", "SEEKS", "PARTY_TO", "PARTICIPATED_IN")
 
@@ -149,8 +165,31 @@ def lead_pair(parties: tuple[tuple[str, str], ...]) -> tuple[str, str]:
 
 def cells(fact: tuple | None, visibility: str,
           info: Callable[[str], Info | None]) -> Iterable[tuple[Key, int]]:
-    """(key, amount) for each cell the record adds one to; ``info`` gives the Info of a
-    live institution by rid (None when it is a stub or a tombstone)."""
+    """(key, amount) for each cell the record adds one to, rollups included; ``info`` gives
+    the Info of a live institution by rid (None when it is a stub or a tombstone)."""
+    for key, amount in _cells(fact, visibility, info):
+        yield key, amount
+        for name, blanked in ROLLUPS.get(key[1], ()):
+            rolled = list(key)
+            rolled[1] = name
+            for dim in blanked:
+                rolled[_POSITION[dim]] = 0 if dim == "year" else ""
+            yield tuple(rolled), amount
+
+
+def plan(measure: str, group: tuple[str, ...], where: Mapping[str, object],
+         years: tuple[int, int] | None, distinct: str | None) -> str:
+    """The measure a checked query reads: its coarsest rollup that blanks no dimension the
+    query names (a year range names ``year``), else the measure itself."""
+    named = {*group, *where, *((distinct,) if distinct else ()), *(("year",) if years is not None else ())}
+    for name, blanked in ROLLUPS.get(measure, ()):
+        if named.isdisjoint(blanked):
+            return name
+    return measure
+
+
+def _cells(fact: tuple | None, visibility: str,
+           info: Callable[[str], Info | None]) -> Iterable[tuple[Key, int]]:
     if fact is None:
         return
     kind = fact[0]

@@ -54,7 +54,8 @@ def reference(envs: dict, scope) -> dict:
     inst = {rid: e["body"] for rid, e in seen.items() if e["kind"] == "institution"}
     country = lambda rid: inst[rid]["country"] if rid in inst else "ZZ"   # noqa: E731
     matrix, values = Counter(), defaultdict(int)
-    members, tech_fields, by_kind_th, served = Counter(), Counter(), Counter(), set()
+    by_kind, recent = Counter(), Counter()
+    members, tech_fields, by_kind_th, served, ever = Counter(), Counter(), Counter(), set(), set()
     events_2024 = Counter()
     for e in seen.values():
         b = e["body"]
@@ -71,17 +72,23 @@ def reference(envs: dict, scope) -> dict:
             if any(country(p["institution"]) == "TH" for p in b["parties"]):
                 by_kind_th[b["kind"]] += 1
             year = int(b["signed_on"][:4]) if "signed_on" in b else 0
+            by_kind[(country(src), country(dst), b["kind"])] += 1
+            enterprises = {p["institution"] for p in b["parties"]
+                           if inst.get(p["institution"], {}).get("kind") == "enterprise"}
+            ever.update(enterprises)
             if 2023 <= year <= 2024:
-                served.update(p["institution"] for p in b["parties"]
-                              if inst.get(p["institution"], {}).get("kind") == "enterprise")
+                recent[(country(src), country(dst))] += 1
+                served.update(enterprises)
         elif e["kind"] == "event":
+            ever.update(r for r in b["participants"] if inst.get(r, {}).get("kind") == "enterprise")
             if b["starts_on"].startswith("2024"):
                 events_2024[b["kind"]] += 1
                 served.update(r for r in b["participants"]
                               if inst.get(r, {}).get("kind") == "enterprise")
     return {"matrix": dict(matrix), "values": dict(values), "members": dict(members),
             "tech_fields": dict(tech_fields), "by_kind_th": dict(by_kind_th),
-            "served": len(served), "events_2024": dict(events_2024)}
+            "served": len(served), "events_2024": dict(events_2024), "by_kind": dict(by_kind),
+            "recent": dict(recent), "served_ever": len(ever)}
 
 
 def observed(store, scope) -> dict:
@@ -96,6 +103,13 @@ def observed(store, scope) -> dict:
         "by_kind_th": {k: n for k, n, _ in t("agreement", scope, group=("k1",), where={"c1": "TH"})},
         "served": t("served", scope, years=(2023, 2024), distinct="k1")[0][0],
         "events_2024": {k: n for k, n, _ in t("event", scope, group=("k1",), years=(2024, 2024))},
+        # the queries above read rollups where they can (graph.tallies.ROLLUPS); these read
+        # the full cells, and a rollup that keeps the year
+        "by_kind": {(a, b, k): n for a, b, k, n, _ in t("flow", scope, group=("c1", "c2", "k1"),
+                                                        where={"field": ""})},
+        "recent": {(a, b): n for a, b, n, _ in t("flow", scope, group=("c1", "c2"),
+                                                 where={"field": ""}, years=(2023, 2024))},
+        "served_ever": t("served", scope, distinct="k1")[0][0],
     }
 
 
