@@ -104,6 +104,8 @@ class BatchWriter:
         if row is None:
             raise errors.StoreError("the store's meta node is missing")
         meta = row["meta"]
+        if meta.get("tallies") != tallies.VERSION:   # being derived again (neo4j_tallies.rebuild)
+            raise errors.StoreError("The node is deriving its statistics again; try again shortly.")
         self.seq = self.start_seq = meta["seq"]
         self.quarantine_seq = meta.get("quarantine_seq", 0)
         self.counts = {key: meta.get(key, 0) for key in COUNT_KEYS}

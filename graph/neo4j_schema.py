@@ -101,11 +101,12 @@ _DDL = (
     " `fulltext.eventually_consistent`: false}}",
     # the tallies' cells (neo4j_tallies): one per key; a query reads one measure of one scope
     "CREATE CONSTRAINT tally_key IF NOT EXISTS FOR (t:Tally) REQUIRE t.key IS UNIQUE",
-    "CREATE INDEX tally_slice IF NOT EXISTS FOR (t:Tally) ON (t.scope, t.measure, t.field)",
+    "DROP INDEX tally_slice IF EXISTS",   # the first index of schema 3, narrower
+    "CREATE INDEX tally_cells IF NOT EXISTS FOR (t:Tally) ON (t.scope, t.measure, t.field, t.c1)",
 )
 SCHEMA_NAMES = frozenset(
     ["node_id", "record_seq", "store_meta_key", "checkpoint_peer", "quarantine_id", SEARCH_INDEX,
-     "tally_key", "tally_slice"]
+     "tally_key", "tally_cells"]
     + [f"{label.lower()}_seq" for label in KIND_LABELS])
 
 
