@@ -31,7 +31,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from jembatan.graph import analytics, flows, open_store, tallies
+from jembatan.graph import analytics, flows, open_store
 from jembatan.graph.flows import FlowFilter
 from jembatan.graph.prepare import prepare
 from jembatan.graph.store import LOCAL, PUBLIC
@@ -125,19 +125,19 @@ def dataset(n: int, base: Path, seed: int = graph_alliance.SEED, jobs: int = 2) 
 
 # -- the stores, loaded once --------------------------------------------------------------
 
-def _stamp(meta: dict) -> str:
-    """What a loaded store's marker says: the data, and the tallies' version it was loaded
-    under. A store opened under a newer version derives its tallies again from every record
-    (on Neo4j in one transaction, too big for 10^6 records): loading afresh is the faster."""
-    return f"{meta['fingerprint']}:tallies-{tallies.VERSION}"
-
-
-def _marked(meta: dict, marker: Path) -> bool:
-    return marker.exists() and marker.read_text() == _stamp(meta)
+def _open(url: str):
+    """open_store, saying how long it took when it derived something again (a store
+    loaded under older tallies derives them when opened)."""
+    start = time.perf_counter()
+    store = open_store(url)
+    seconds = time.perf_counter() - start
+    if seconds > 5:
+        print(f"  opened in {seconds:,.0f} s (derived data made again)", flush=True)
+    return store
 
 
 def _loaded(store, meta: dict, marker: Path) -> bool:
-    if not _marked(meta, marker):
+    if not marker.exists() or marker.read_text() != meta["fingerprint"]:
         return False
     got = {k: v for k, v in store.counts(LOCAL).items() if v}
     return got == meta["counts"]
@@ -153,7 +153,7 @@ def _load(store, meta: dict, data: Path, marker: Path, batch: int = PART) -> dic
             store.apply(part[i:i + batch], trusted=True)
         records += len(part)
     seconds = time.perf_counter() - start
-    marker.write_text(_stamp(meta))
+    marker.write_text(meta["fingerprint"])
     print(f"  loaded {records:,} records in {seconds:,.0f} s ({records / seconds:,.0f}/s)", flush=True)
     return {"records": records, "seconds": seconds, "rate": records / seconds}
 
@@ -161,11 +161,10 @@ def _load(store, meta: dict, data: Path, marker: Path, batch: int = PART) -> dic
 def open_sqlite(base: Path, meta: dict) -> tuple[object, dict | None]:
     """The loaded SQLite store (and the load's figures, None when reused)."""
     path, marker = base / "node.db", base / "sqlite.loaded"
-    if _marked(meta, marker):
-        store = open_store(f"sqlite:///{path}")
-        if _loaded(store, meta, marker):
-            return store, None
-        store.close()
+    store = _open(f"sqlite:///{path}")
+    if _loaded(store, meta, marker):
+        return store, None
+    store.close()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     store = open_store(f"sqlite:///{path}")
@@ -187,17 +186,16 @@ def neo4j_server(base: Path) -> Neo4jServer:
 
 def open_neo4j(base: Path, meta: dict) -> tuple[Neo4jServer, object, dict | None]:
     marker = base / "neo4j.loaded"
-    if _marked(meta, marker):
-        server = neo4j_server(base)
-        try:
-            server.start()
-            store = open_store(server.url)
-            if _loaded(store, meta, marker):
-                return server, store, None
-            store.close()
-        except Neo4jUnavailable:      # e.g. a data directory whose password was lost
-            pass
-        server.stop()
+    server = neo4j_server(base)
+    try:
+        server.start()
+        store = _open(server.url)
+        if _loaded(store, meta, marker):
+            return server, store, None
+        store.close()
+    except Neo4jUnavailable:      # e.g. a data directory whose password was lost
+        pass
+    server.stop()
     marker.unlink(missing_ok=True)
     shutil.rmtree(base / "neo4j-data", ignore_errors=True)
     (base / "neo4j.password").unlink(missing_ok=True)
