@@ -298,7 +298,7 @@ class Neo4jStore:
               distinct: str | None = None) -> list[tuple]:
         where = dict(where or {})
         tallies.check_query(measure, group, where, years, distinct)
-        measure = tallies.plan(measure, tuple(group), where, years, distinct)
+        measure, where = tallies.plan(measure, tuple(group), where, years, distinct)
         return neo4j_tallies.query(self._read, measure, tallies.scope_name(scope), tuple(group),
                                    where, years, distinct)
 

@@ -260,7 +260,7 @@ class SqliteStore:
               distinct: str | None = None) -> list[tuple]:
         where = dict(where or {})
         tallies.check_query(measure, group, where, years, distinct)
-        measure = tallies.plan(measure, tuple(group), where, years, distinct)
+        measure, where = tallies.plan(measure, tuple(group), where, years, distinct)
         return sqlite_tallies.query(self._conn(), measure, tallies.scope_name(scope), tuple(group),
                                     where, years, distinct)
 

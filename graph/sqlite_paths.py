@@ -1,81 +1,53 @@
 """Partnership paths on the SQLite store (``Store.paths``; the rules are in ``path_rules``).
 
 The graph walked is institutions and agreements joined by PARTY_TO edges, both directions,
-through live records within the caller's scope only. Two phases:
+through live records within the caller's scope only. Positions and distances count edges:
+an institution sits at an even one, an agreement at an odd one. The edges are read raw
+(``sqlite_paths_graph``): distances over them are lower bounds of the visible ones, and the
+walks check the visibility of each node they step on.
 
-1. a bidirectional breadth-first search, level by level from whichever side has the smaller
-   frontier, finds the length ``d`` of the shortest path and leaves exact distances from
-   ``src`` (``fd``) and to ``dst`` (``bd``) within the radii searched;
-2. a depth-first walk from ``src`` that tries neighbours in id order, so the paths of one
-   length come out already in the result order; it stops after ``k`` paths. The distances
-   prune it: for the shortest length every node must lie on a shortest path (known exactly
-   from both searches), for longer ones a node must still be able to reach ``dst`` in the
-   steps left (``bd``, a lower bound past the radius searched).
+1. A bidirectional breadth-first search grows, level by level, whichever side is cheaper to
+   grow next: an agreement's parties are a few rows, an institution's agreements are as many
+   as it has, and a hub has tens of thousands. It stops when the sides meet (the length of
+   the shortest path is known, with exact distances from ``src`` (``fd``) and to ``dst``
+   (``bd``) within the radii searched) or when both next levels are expensive.
+2. Depth-first walks from ``src`` try neighbours in id order, so the paths of one length come
+   out already in the result order; they stop after ``k`` paths. For the shortest length
+   every node must lie on a shortest path, known exactly from both searches; for other
+   lengths a node must still be able to reach ``dst`` in the steps left (``bd``, a lower
+   bound past the radius searched). A walk with a loose bound is first given a few steps
+   only: when it needs more, the search around ``dst`` grows one level and it starts again.
 
-Positions and distances count edges: an institution sits at an even one, an agreement at an
-odd one. Neighbours are read a frontier at a time (``json_each``) through the edges' primary
-key (institution → agreement) and ``edges_dst`` (agreement → parties), and kept for the
-rest of the search.
+Walks read a step's candidates only: the neighbours that pass the rule, then their ids,
+then their visibility, in id order and only as far as the walk goes (a hub's agreements
+through the id index, see ``Ordered``).
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Callable
 
 from jembatan.network import errors
 
 from .path_rules import PATH_ROWS, check_paths
+from .sqlite_paths_graph import Ordered, PartyGraph
 
-#: the most nodes the search to ``dst`` grows to for longer paths (past it the bound is looser)
+#: the search around dst grows for a tighter bound while it has fewer nodes than this
 BALL_NODES = 50_000
-#: the most neighbours the depth-first walk looks at: past it, the paths found so far are
-#: the answer (each of them in its right place, but fewer than asked or missing longer ones)
+#: the most neighbours the walks look at: past it, the paths found so far are the answer
+#: (each of them in its right place, but fewer than asked or missing longer ones)
 WALK_STEPS = 50 * PATH_ROWS
-_CHUNK = 5000
+#: the neighbours a walk with a loose bound looks at before the search around dst grows
+TRIAL_STEPS = 3000
+#: the cost of reading an agreement's parties, in agreements read from an institution's list
+AGREEMENT_COST = 12
+#: the most a level of the breadth-first search may cost (in those units) before walks take over
+CHEAP = 30_000
+#: the agreements an institution is guessed to have, to decide which side to count first
+TYPICAL_DEGREE = 100
+#: the largest level of the search around dst indexed backwards (party → its agreements there)
+REVERSE_MAX = 20_000
 _FAR = 1 << 30
-
-# (from, to, to's id) for a frontier of institutions (their agreements) or of agreements
-# (their parties); only live records within the scope are reached
-_NEXT = {
-    True: "SELECT e.src, e.dst, n.id FROM edges e JOIN records r ON r.id = e.dst"
-          " JOIN nodes n ON n.nid = e.dst WHERE e.src IN (SELECT value FROM json_each(?))"
-          " AND e.type = 'PARTY_TO' AND r.deleted = 0 AND r.visibility IN ({marks})",
-    False: "SELECT e.dst, e.src, n.id FROM edges e JOIN records r ON r.id = e.src"
-           " JOIN nodes n ON n.nid = e.src WHERE e.dst IN (SELECT value FROM json_each(?))"
-           " AND e.type = 'PARTY_TO' AND r.deleted = 0 AND r.visibility IN ({marks})",
-}
-
-
-class _Partners:
-    """The visible PARTY_TO neighbours of the nodes asked for, read once and kept."""
-
-    def __init__(self, conn: sqlite3.Connection, scope: frozenset[str]):
-        self.conn, self.vis = conn, sorted(scope)
-        self.sql = {inst: sql.format(marks=",".join("?" * len(self.vis)))
-                    for inst, sql in _NEXT.items()}
-        self.adj: dict[int, list[int]] = {}
-        self.ids: dict[int, str] = {}
-        self._sorted: set[int] = set()
-
-    def load(self, nids: list[int], institutions: bool) -> None:
-        todo = [n for n in nids if n not in self.adj]
-        for n in todo:
-            self.adj[n] = []
-        for i in range(0, len(todo), _CHUNK):
-            for frm, to, to_id in self.conn.execute(
-                    self.sql[institutions], (json.dumps(todo[i:i + _CHUNK]), *self.vis)):
-                self.adj[frm].append(to)
-                self.ids[to] = to_id
-
-    def ordered(self, nid: int, institution: bool) -> list[int]:
-        """The neighbours of ``nid`` in id order."""
-        if nid not in self.adj:
-            self.load([nid], institution)
-        if nid not in self._sorted:
-            self.adj[nid].sort(key=self.ids.__getitem__)
-            self._sorted.add(nid)
-        return self.adj[nid]
 
 
 class _Ball:
@@ -86,36 +58,74 @@ class _Ball:
         self.levels = [[start]]
         self.radius = 0
         self.exhausted = False   # every node reachable from the start is in ``dist``
+        self._cost: tuple[int, int, int] | None = None
+        self._reverse: dict[int, dict[int, list[int]]] = {}
 
     @property
     def frontier(self) -> list[int]:
         return self.levels[-1]
 
-    def grow(self, graph: _Partners, other: dict[int, int] | None = None) -> int | None:
+    def guess(self) -> int:
+        """A cost to order the sides by before counting: exact for a level of agreements
+        already read, a typical degree for institutions."""
+        return len(self.frontier) * (AGREEMENT_COST if self.radius % 2 else TYPICAL_DEGREE)
+
+    def cost(self, graph: PartyGraph, cap: int) -> int:
+        """What growing the next level would read, ``cap + 1`` if more than ``cap``."""
+        if self.radius % 2 == 1:
+            return min(AGREEMENT_COST * sum(n not in graph.adj for n in self.frontier), cap + 1)
+        known = self._cost      # (radius, count, the cap it was counted up to)
+        if known is None or known[0] != self.radius or (known[1] > known[2] and cap > known[2]):
+            known = self._cost = (self.radius, graph.degree_sum(self.frontier, cap + 1), cap)
+        return min(known[1], cap + 1)
+
+    def grow(self, graph: PartyGraph, other: dict[int, int] | None = None) -> int | None:
         """Add the next level; the shortest start-to-start length through a node of it
         that ``other`` has reached, if any."""
         frontier = self.frontier
         graph.load(frontier, institutions=self.radius % 2 == 0)
         level, dist, met = self.radius + 1, self.dist, None
+        adj = graph.adj
         nxt = []
         for x in frontier:
-            for y in graph.adj[x]:
+            for y in adj[x]:
                 if y not in dist:
                     dist[y] = level
                     nxt.append(y)
-                    if other is not None and y in other:
-                        length = level + other[y]
-                        met = length if met is None else min(met, length)
+        if other is not None:
+            for y in nxt:
+                if y in other:
+                    length = level + other[y]
+                    met = length if met is None else min(met, length)
         self.levels.append(nxt)
         self.radius = level
         self.exhausted = not nxt
         return met
 
-    def bound(self, nid: int) -> int:
-        """A lower bound of the distance from ``nid`` to the start."""
-        if nid in self.dist:
-            return self.dist[nid]
-        return _FAR if self.exhausted else self.radius + 1
+    def near(self, graph: PartyGraph, nid: int, institution: bool, top: int,
+             exact: bool = False) -> list[int]:
+        """The neighbours of ``nid`` at a distance of at most ``top`` (exactly ``top`` if
+        ``exact``). An institution whose agreements are not read yet is looked up among the
+        levels of agreements expanded already (their parties are known), if they are small."""
+        levels = [top] if exact else range(top % 2, top + 1, 2)
+        if (institution and nid not in graph.adj and top < self.radius
+                and sum(len(self.levels[lv]) for lv in levels) <= REVERSE_MAX):
+            return [y for lv in levels for y in self._reverse_of(graph, lv).get(nid, ())]
+        dist = self.dist
+        nbrs = graph.neighbours(nid, institution)
+        if exact:
+            return [y for y in nbrs if dist.get(y) == top]
+        return [y for y in nbrs if dist.get(y, _FAR) <= top]
+
+    def _reverse_of(self, graph: PartyGraph, level: int) -> dict[int, list[int]]:
+        """party → its agreements at ``level`` (a level of agreements already expanded)."""
+        rev = self._reverse.get(level)
+        if rev is None:
+            rev = self._reverse[level] = {}
+            for y in self.levels[level]:
+                for z in graph.adj[y]:
+                    rev.setdefault(z, []).append(y)
+        return rev
 
 
 def _institution(conn: sqlite3.Connection, rid: str, scope: frozenset[str], name: str) -> int:
@@ -134,59 +144,135 @@ def paths(conn: sqlite3.Connection, src: str, dst: str, k: int, scope: frozenset
           max_hops: int) -> list[list[str]]:
     check_paths(src, dst, k, max_hops)
     s, t = _institution(conn, src, scope, "src"), _institution(conn, dst, scope, "dst")
-    graph = _Partners(conn, scope)
+    graph = PartyGraph(conn, scope)
     graph.ids[s], graph.ids[t] = src, dst
-    longest = 2 * max_hops
+    graph.visible[s] = graph.visible[t] = True
+    try:
+        found = _search(graph, s, t, k, 2 * max_hops)
+    finally:
+        graph.close()
+    return [[graph.ids[n] for n in path] for path in found]
+
+
+def _search(graph: PartyGraph, s: int, t: int, k: int, longest: int) -> list[list[int]]:
     fwd, bwd = _Ball(s), _Ball(t)
     shortest = None
-    while shortest is None and fwd.radius + bwd.radius < longest:
-        if fwd.exhausted or bwd.exhausted:
+    while shortest is None:
+        if fwd.exhausted or bwd.exhausted or fwd.radius + bwd.radius >= longest:
             return []
-        if len(fwd.frontier) <= len(bwd.frontier):
-            shortest = fwd.grow(graph, bwd.dist)
-        else:
-            shortest = bwd.grow(graph, fwd.dist)
-    if shortest is None:
-        return []
-
-    # the nodes of the forward levels that lead to dst along shortest paths
-    meet = [x for x in fwd.frontier if bwd.dist.get(x) == bwd.radius]
-    on_shortest = set(meet)
-    for level in range(fwd.radius - 1, -1, -1):
-        for x in fwd.levels[level]:
-            if any(y in on_shortest and fwd.dist[y] == level + 1 for y in graph.adj[x]):
-                on_shortest.add(x)
-    rf = fwd.radius
-
-    def shortest_rule(y: int, j: int) -> bool:
-        if j <= rf and not (fwd.dist.get(y) == j and y in on_shortest):
-            return False
-        return j < rf or bwd.dist.get(y) == shortest - j
-
-    def longer_rule(length: int) -> Callable[[int, int], bool]:
-        return lambda y, j: (y != t or j == length) and bwd.bound(y) <= length - j
+        # the side that looks cheaper is counted first, the other only up to its cost
+        one, two = sorted((fwd, bwd), key=_Ball.guess)
+        c1 = one.cost(graph, CHEAP)
+        c2 = two.cost(graph, min(CHEAP, c1))
+        if c1 > CHEAP and c2 > CHEAP:
+            break       # both next levels are expensive: walks find the length
+        side, other = (two, one) if c2 < c1 else (one, two)
+        shortest = side.grow(graph, other.dist)
 
     found: list[list[int]] = []
     steps = [0]
     try:
-        for length in range(shortest, longest + 1, 2):
-            if length == shortest:
-                rule = shortest_rule
-            else:
-                # a tighter bound for the positions past the first
-                while bwd.radius < length - 1 and not bwd.exhausted and len(bwd.dist) < BALL_NODES:
-                    bwd.grow(graph)
-                rule = longer_rule(length)
-            _walk(graph, s, t, length, k - len(found), rule, found, steps)
+        if shortest is not None:
+            _walk(s, t, shortest, k, _shortest_rule(graph, fwd, bwd, shortest), found, steps,
+                  WALK_STEPS)
+            first = shortest + 2
+        else:
+            first = fwd.radius + bwd.radius + 1
+            first += first % 2      # paths between institutions have an even length
+        for length in range(first, longest + 1, 2):
             if len(found) >= k:
                 break
+            _bounded(graph, s, t, length, k - len(found), bwd, found, steps)
     except _Budget:
         pass
-    return [[graph.ids[n] for n in path] for path in found]
+    return found
 
 
-def _walk(graph: _Partners, s: int, t: int, length: int, want: int,
-          rule: Callable[[int, int], bool], found: list[list[int]], steps: list[int]) -> None:
+def _shortest_rule(graph: PartyGraph, fwd: _Ball, bwd: _Ball, shortest: int) -> Callable:
+    """The candidates for the shortest length: nodes on a shortest path, at their distances."""
+    rf = fwd.radius
+    rb = shortest - rf
+    # the nodes of the forward levels that lead to dst along shortest paths
+    on_shortest = {x for x in fwd.frontier if bwd.dist.get(x) == rb}
+    for level in range(rf - 1, -1, -1):
+        for x in fwd.levels[level]:
+            if any(y in on_shortest and fwd.dist[y] == level + 1 for y in graph.adj[x]):
+                on_shortest.add(x)
+    cache: dict[int, Ordered] = {}
+
+    def candidates(x: int, j: int) -> Ordered:
+        seq = cache.get(x)      # a node has one position on every shortest path
+        if seq is None:
+            i = j + 1
+            if i <= rf:
+                fd = fwd.dist
+                nxt = [y for y in graph.adj[x] if fd.get(y) == i and y in on_shortest]
+            else:
+                nxt = bwd.near(graph, x, j % 2 == 0, shortest - i, exact=True)
+            seq = cache[x] = Ordered(graph, nxt, parties=j % 2 == 0)
+        return seq
+
+    return candidates
+
+
+def _bounded(graph: PartyGraph, s: int, t: int, length: int, want: int, bwd: _Ball,
+             found: list[list[int]], steps: list[int]) -> None:
+    """Append the first ``want`` paths of ``length`` edges; the search around dst grows
+    while a walk needs more than a few steps and it can still tighten the bound."""
+    while True:
+        trial = not bwd.exhausted and bwd.radius < length - 1 and len(bwd.dist) < BALL_NODES
+        got: list[list[int]] = []
+        rule = _bound_rule(graph, t, length, bwd)
+        if not trial:
+            try:
+                _walk(s, t, length, want, rule, got, steps, WALK_STEPS)
+            finally:
+                found.extend(got)
+            return
+        try:
+            _walk(s, t, length, want, rule, got, [0], TRIAL_STEPS)
+        except _Budget:
+            bwd.grow(graph)
+            continue
+        found.extend(got)
+        return
+
+
+def _bound_rule(graph: PartyGraph, t: int, length: int, bwd: _Ball) -> Callable:
+    """The candidates for a longer length: nodes that can still reach dst in time."""
+    cache: dict[tuple[int, int], Ordered] = {}
+    radius, dist, exact = bwd.radius, bwd.dist, bwd.exhausted
+
+    def candidates(x: int, j: int) -> Ordered:
+        left = length - j - 1           # steps from the candidate to dst
+        seq = cache.get((x, left))
+        if seq is not None:
+            return seq
+        institution = j % 2 == 0
+        if exact or left <= radius:
+            nxt = [y for y in bwd.near(graph, x, institution, left) if y != t or left == 0]
+        elif institution:
+            nxt = None      # every agreement: outside the ball, or in it, each is near enough
+        else:
+            nxt = [y for y in graph.neighbours(x, institution) if y != t]
+        ahead = None
+        if institution and (exact or left - 1 <= radius):
+            # an agreement is worth a step only if one of its other parties is near enough
+            def ahead(y: int, top: int = left - 1) -> bool:
+                return any(p != x and dist.get(p, _FAR) <= top and (p != t or top == 0)
+                           for p in graph.adj[y])
+        if nxt is None:
+            seq = Ordered.agreements_of(graph, x, keep=ahead)
+        else:
+            seq = Ordered(graph, nxt, parties=institution, keep=ahead)
+        cache[(x, left)] = seq
+        return seq
+
+    return candidates
+
+
+def _walk(s: int, t: int, length: int, want: int, candidates: Callable[[int, int], Ordered],
+          found: list[list[int]], steps: list[int], limit: int) -> None:
     """Append to ``found`` the first ``want`` simple paths of ``length`` edges in id order."""
     path, on_path, goal = [s], {s}, len(found) + want
 
@@ -195,11 +281,14 @@ def _walk(graph: _Partners, s: int, t: int, length: int, want: int,
             if x == t:
                 found.append(list(path))
             return len(found) >= goal
-        for y in graph.ordered(x, j % 2 == 0):
+        seq = candidates(x, j)
+        i = 0
+        while (y := seq.get(i)) is not None:
+            i += 1
             steps[0] += 1
-            if steps[0] > WALK_STEPS:
+            if steps[0] > limit:
                 raise _Budget
-            if y in on_path or not rule(y, j + 1):
+            if y in on_path:
                 continue
             path.append(y)
             on_path.add(y)

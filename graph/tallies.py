@@ -66,6 +66,8 @@ SCOPES = (("public", PUBLIC), ("alliance", ALLIANCE), ("local", LOCAL))
 MEASURES = ("member", "technology", "demand", "agreement", "flow", "event", "served")
 DIMENSIONS = ("c1", "c2", "k1", "k2", "k3", "year", "field", "currency")
 KEY = ("scope", "measure") + DIMENSIONS
+#: the measures whose cells have a field (one per field, and "")
+FIELDED = ("technology", "demand", "flow")
 #: measure → its rollups, (internal measure, the dimensions it blanks), the coarsest first
 ROLLUPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     measure: tuple((f"{measure}/" + "-".join(blanked), blanked) for blanked in rollups)
@@ -178,14 +180,19 @@ def cells(fact: tuple | None, visibility: str,
 
 
 def plan(measure: str, group: tuple[str, ...], where: Mapping[str, object],
-         years: tuple[int, int] | None, distinct: str | None) -> str:
-    """The measure a checked query reads: its coarsest rollup that blanks no dimension the
-    query names (a year range names ``year``), else the measure itself."""
+         years: tuple[int, int] | None, distinct: str | None) -> tuple[str, dict]:
+    """(measure, where) that a checked query reads: the measure's coarsest rollup that
+    blanks no dimension the query names (a year range names ``year``), else the measure
+    itself; and ``field = ""`` added for a measure without fields, so that both stores'
+    indexes reach the country that follows it."""
+    where = dict(where)
+    if measure not in FIELDED:
+        where.setdefault("field", "")
     named = {*group, *where, *((distinct,) if distinct else ()), *(("year",) if years is not None else ())}
     for name, blanked in ROLLUPS.get(measure, ()):
         if named.isdisjoint(blanked):
-            return name
-    return measure
+            return name, where
+    return measure, where
 
 
 def _cells(fact: tuple | None, visibility: str,

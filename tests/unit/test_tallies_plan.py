@@ -21,7 +21,12 @@ from jembatan.graph.tallies import Info
 ])
 def test_a_query_reads_the_coarsest_rollup_that_keeps_what_it_names(measure, group, where, years,
                                                                      distinct, planned):
-    assert tallies.plan(measure, group, where, years, distinct) == planned
+    assert tallies.plan(measure, group, where, years, distinct)[0] == planned
+
+
+def test_a_measure_without_fields_is_read_at_field_blank():
+    assert tallies.plan("agreement", ("k1",), {"c1": "TH"}, None, None)[1] == {"c1": "TH", "field": ""}
+    assert tallies.plan("flow", ("c1",), {}, None, None)[1] == {}
 
 
 def test_a_rollup_cell_is_its_cell_with_dimensions_blanked():
