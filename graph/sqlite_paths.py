@@ -8,19 +8,24 @@ walks check the visibility of each node they step on.
 
 1. A bidirectional breadth-first search grows, level by level, whichever side is cheaper to
    grow next: an agreement's parties are a few rows, an institution's agreements are as many
-   as it has, and a hub has tens of thousands. It stops when the sides meet (the length of
-   the shortest path is known, with exact distances from ``src`` (``fd``) and to ``dst``
-   (``bd``) within the radii searched) or when both next levels are expensive.
+   as it has, and a hub has tens of thousands. Each side reaches the other end but never
+   passes through it, as no path does. The search stops when the sides meet (the length of
+   the shortest path is known, with exact distances from ``src`` and to ``dst`` within the
+   radii searched) or when both next levels are expensive (then walks find the length).
 2. Depth-first walks from ``src`` try neighbours in id order, so the paths of one length come
    out already in the result order; they stop after ``k`` paths. For the shortest length
    every node must lie on a shortest path, known exactly from both searches; for other
-   lengths a node must still be able to reach ``dst`` in the steps left (``bd``, a lower
-   bound past the radius searched). A walk with a loose bound is first given a few steps
-   only: when it needs more, the search around ``dst`` grows one level and it starts again.
+   lengths a node must still be able to reach ``dst`` in the steps left (its distance to
+   ``dst``, a lower bound past the radius searched), and an agreement is only stepped on if
+   one of its other parties can. The search around ``dst`` grows first while its next level
+   is cheap; a walk with a loose bound is then given a few steps only, and when it needs
+   more, the search grows one level (unless that is too expensive) and it starts again.
 
-Walks read a step's candidates only: the neighbours that pass the rule, then their ids,
-then their visibility, in id order and only as far as the walk goes (a hub's agreements
-through the id index, see ``Ordered``).
+Walks read a step's candidates only: the neighbours that pass the rule, then their ids and
+visibility, in id order and only as far as the walk goes (``Ordered``).
+
+Answers equal an exhaustive search's unless the walks run out of ``WALK_STEPS``; then the
+paths found so far are returned, a prefix of the full answer.
 """
 from __future__ import annotations
 
@@ -30,19 +35,22 @@ from typing import Callable
 from jembatan.network import errors
 
 from .path_rules import PATH_ROWS, check_paths
-from .sqlite_paths_graph import Ordered, PartyGraph
+from .sqlite_paths_graph import Budget, Ordered, OverBudget, PartyGraph
 
 #: the search around dst grows for a tighter bound while it has fewer nodes than this
 BALL_NODES = 50_000
-#: the most neighbours the walks look at: past it, the paths found so far are the answer
-#: (each of them in its right place, but fewer than asked or missing longer ones)
+#: the most nodes the walks look at (candidates read and steps taken): past it, the paths
+#: found so far are the answer (each of them in its right place, but fewer than asked or
+#: missing longer ones)
 WALK_STEPS = 50 * PATH_ROWS
-#: the neighbours a walk with a loose bound looks at before the search around dst grows
+#: the nodes a walk with a loose bound looks at before the search around dst grows
 TRIAL_STEPS = 3000
 #: the cost of reading an agreement's parties, in agreements read from an institution's list
 AGREEMENT_COST = 12
 #: the most a level of the breadth-first search may cost (in those units) before walks take over
-CHEAP = 30_000
+CHEAP = 15_000
+#: the most a level of the search around dst may cost to grow when a walk needs many steps
+GROW_MAX = 300_000
 #: the agreements an institution is guessed to have, to decide which side to count first
 TYPICAL_DEGREE = 100
 #: the largest level of the search around dst indexed backwards (party → its agreements there)
@@ -51,12 +59,15 @@ _FAR = 1 << 30
 
 
 class _Ball:
-    """One side of the bidirectional search: exact distances within ``radius``."""
+    """One side of the bidirectional search: exact distances within ``radius`` in the graph
+    without the other end, which is reached but never passed through (a path holds it at
+    its end only), so the distances are tighter bounds for the rest of a path."""
 
-    def __init__(self, start: int):
+    def __init__(self, start: int, end: int):
         self.dist = {start: 0}
         self.levels = [[start]]
         self.radius = 0
+        self.end = end
         self.exhausted = False   # every node reachable from the start is in ``dist``
         self._cost: tuple[int, int, int] | None = None
         self._reverse: dict[int, dict[int, list[int]]] = {}
@@ -64,6 +75,9 @@ class _Ball:
     @property
     def frontier(self) -> list[int]:
         return self.levels[-1]
+
+    def _passable(self) -> list[int]:
+        return [n for n in self.levels[-1] if n != self.end]
 
     def guess(self) -> int:
         """A cost to order the sides by before counting: exact for a level of agreements
@@ -76,13 +90,13 @@ class _Ball:
             return min(AGREEMENT_COST * sum(n not in graph.adj for n in self.frontier), cap + 1)
         known = self._cost      # (radius, count, the cap it was counted up to)
         if known is None or known[0] != self.radius or (known[1] > known[2] and cap > known[2]):
-            known = self._cost = (self.radius, graph.degree_sum(self.frontier, cap + 1), cap)
+            known = self._cost = (self.radius, graph.degree_sum(self._passable(), cap + 1), cap)
         return min(known[1], cap + 1)
 
     def grow(self, graph: PartyGraph, other: dict[int, int] | None = None) -> int | None:
         """Add the next level; the shortest start-to-start length through a node of it
         that ``other`` has reached, if any."""
-        frontier = self.frontier
+        frontier = self._passable()
         graph.load(frontier, institutions=self.radius % 2 == 0)
         level, dist, met = self.radius + 1, self.dist, None
         adj = graph.adj
@@ -136,10 +150,6 @@ def _institution(conn: sqlite3.Connection, rid: str, scope: frozenset[str], name
     return row[0]
 
 
-class _Budget(Exception):
-    pass
-
-
 def paths(conn: sqlite3.Connection, src: str, dst: str, k: int, scope: frozenset[str],
           max_hops: int) -> list[list[str]]:
     check_paths(src, dst, k, max_hops)
@@ -155,7 +165,7 @@ def paths(conn: sqlite3.Connection, src: str, dst: str, k: int, scope: frozenset
 
 
 def _search(graph: PartyGraph, s: int, t: int, k: int, longest: int) -> list[list[int]]:
-    fwd, bwd = _Ball(s), _Ball(t)
+    fwd, bwd = _Ball(s, t), _Ball(t, s)
     shortest = None
     while shortest is None:
         if fwd.exhausted or bwd.exhausted or fwd.radius + bwd.radius >= longest:
@@ -170,11 +180,11 @@ def _search(graph: PartyGraph, s: int, t: int, k: int, longest: int) -> list[lis
         shortest = side.grow(graph, other.dist)
 
     found: list[list[int]] = []
-    steps = [0]
+    budget = Budget(WALK_STEPS)
     try:
         if shortest is not None:
-            _walk(s, t, shortest, k, _shortest_rule(graph, fwd, bwd, shortest), found, steps,
-                  WALK_STEPS)
+            _walk(s, t, shortest, k, _shortest_rule(graph, fwd, bwd, shortest, budget), found,
+                  budget)
             first = shortest + 2
         else:
             first = fwd.radius + bwd.radius + 1
@@ -182,13 +192,14 @@ def _search(graph: PartyGraph, s: int, t: int, k: int, longest: int) -> list[lis
         for length in range(first, longest + 1, 2):
             if len(found) >= k:
                 break
-            _bounded(graph, s, t, length, k - len(found), bwd, found, steps)
-    except _Budget:
+            _bounded(graph, s, t, length, k - len(found), bwd, found, budget)
+    except OverBudget:
         pass
     return found
 
 
-def _shortest_rule(graph: PartyGraph, fwd: _Ball, bwd: _Ball, shortest: int) -> Callable:
+def _shortest_rule(graph: PartyGraph, fwd: _Ball, bwd: _Ball, shortest: int,
+                   budget: Budget) -> Callable:
     """The candidates for the shortest length: nodes on a shortest path, at their distances."""
     rf = fwd.radius
     rb = shortest - rf
@@ -209,39 +220,46 @@ def _shortest_rule(graph: PartyGraph, fwd: _Ball, bwd: _Ball, shortest: int) -> 
                 nxt = [y for y in graph.adj[x] if fd.get(y) == i and y in on_shortest]
             else:
                 nxt = bwd.near(graph, x, j % 2 == 0, shortest - i, exact=True)
-            seq = cache[x] = Ordered(graph, nxt, parties=j % 2 == 0)
+            seq = cache[x] = Ordered(graph, budget, nxt, parties=j % 2 == 0)
         return seq
 
     return candidates
 
 
 def _bounded(graph: PartyGraph, s: int, t: int, length: int, want: int, bwd: _Ball,
-             found: list[list[int]], steps: list[int]) -> None:
-    """Append the first ``want`` paths of ``length`` edges; the search around dst grows
-    while a walk needs more than a few steps and it can still tighten the bound."""
+             found: list[list[int]], budget: Budget) -> None:
+    """Append the first ``want`` paths of ``length`` edges. The search around dst grows
+    while its next level is cheap, or while a walk needs more than a few steps and the next
+    level is not too expensive, as long as it can still tighten the bound."""
     while True:
-        trial = not bwd.exhausted and bwd.radius < length - 1 and len(bwd.dist) < BALL_NODES
-        got: list[list[int]] = []
-        rule = _bound_rule(graph, t, length, bwd)
-        if not trial:
-            try:
-                _walk(s, t, length, want, rule, got, steps, WALK_STEPS)
-            finally:
-                found.extend(got)
-            return
-        try:
-            _walk(s, t, length, want, rule, got, [0], TRIAL_STEPS)
-        except _Budget:
+        growable = not bwd.exhausted and bwd.radius < length - 1 and len(bwd.dist) < BALL_NODES
+        if growable and bwd.cost(graph, CHEAP) <= CHEAP:
             bwd.grow(graph)
             continue
-        found.extend(got)
+        got: list[list[int]] = []
+        if growable:
+            trial = Budget(TRIAL_STEPS)
+            try:
+                _walk(s, t, length, want, _bound_rule(graph, s, t, length, bwd, trial), got, trial)
+                found.extend(got)
+                return
+            except OverBudget:
+                if bwd.cost(graph, GROW_MAX) <= GROW_MAX:
+                    bwd.grow(graph)
+                    continue
+            got = []
+        try:
+            _walk(s, t, length, want, _bound_rule(graph, s, t, length, bwd, budget), got, budget)
+        finally:
+            found.extend(got)
         return
 
 
-def _bound_rule(graph: PartyGraph, t: int, length: int, bwd: _Ball) -> Callable:
+def _bound_rule(graph: PartyGraph, s: int, t: int, length: int, bwd: _Ball,
+                budget: Budget) -> Callable:
     """The candidates for a longer length: nodes that can still reach dst in time."""
     cache: dict[tuple[int, int], Ordered] = {}
-    radius, dist, exact = bwd.radius, bwd.dist, bwd.exhausted
+    radius, exact = bwd.radius, bwd.exhausted
 
     def candidates(x: int, j: int) -> Ordered:
         left = length - j - 1           # steps from the candidate to dst
@@ -257,22 +275,32 @@ def _bound_rule(graph: PartyGraph, t: int, length: int, bwd: _Ball) -> Callable:
             nxt = [y for y in graph.neighbours(x, institution) if y != t]
         ahead = None
         if institution and (exact or left - 1 <= radius):
-            # an agreement is worth a step only if one of its other parties is near enough
-            def ahead(y: int, top: int = left - 1) -> bool:
-                return any(p != x and dist.get(p, _FAR) <= top and (p != t or top == 0)
-                           for p in graph.adj[y])
+            ahead = _party_near(graph, bwd, (s, x), t, left - 1)
         if nxt is None:
-            seq = Ordered.agreements_of(graph, x, keep=ahead)
+            seq = Ordered.agreements_of(graph, budget, x, keep=ahead)
         else:
-            seq = Ordered(graph, nxt, parties=institution, keep=ahead)
+            seq = Ordered(graph, budget, nxt, parties=institution, keep=ahead)
         cache[(x, left)] = seq
         return seq
 
     return candidates
 
 
+def _party_near(graph: PartyGraph, bwd: _Ball, on_path: tuple[int, ...], t: int,
+                top: int) -> Callable[[int], bool]:
+    """Whether an agreement (its parties read) has a party off the path within ``top`` of dst:
+    else stepping on it leads nowhere."""
+    dist = bwd.dist
+
+    def near(y: int) -> bool:
+        return any(p not in on_path and dist.get(p, _FAR) <= top and (p != t or top == 0)
+                   for p in graph.adj[y])
+
+    return near
+
+
 def _walk(s: int, t: int, length: int, want: int, candidates: Callable[[int, int], Ordered],
-          found: list[list[int]], steps: list[int], limit: int) -> None:
+          found: list[list[int]], budget: Budget) -> None:
     """Append to ``found`` the first ``want`` simple paths of ``length`` edges in id order."""
     path, on_path, goal = [s], {s}, len(found) + want
 
@@ -285,11 +313,9 @@ def _walk(s: int, t: int, length: int, want: int, candidates: Callable[[int, int
         i = 0
         while (y := seq.get(i)) is not None:
             i += 1
-            steps[0] += 1
-            if steps[0] > limit:
-                raise _Budget
             if y in on_path:
                 continue
+            budget.spend()
             path.append(y)
             on_path.add(y)
             done = visit(y, j + 1)
