@@ -11,9 +11,6 @@ from jembatan.network import errors
 
 MAX_K = 20
 MAX_HOPS = 6
-#: the most candidate paths a search reads: a pair of hubs can be joined by millions of
-#: paths of the same length, and only ``k`` of them are wanted
-PATH_ROWS = 10_000
 
 
 def _problem(field: str, detail: str) -> errors.ValidationError:
@@ -36,8 +33,3 @@ def check_paths(src, dst, k, max_hops) -> None:
             raise _problem(name, "Must be the rid of an institution.")
     if src == dst:
         raise _problem("dst", "Must be another institution than src.")
-
-
-def sort_key(path: list[str]) -> tuple[int, list[str]]:
-    """The order of paths: fewer agreements first, then the ids compared in turn."""
-    return len(path), path

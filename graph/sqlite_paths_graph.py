@@ -1,5 +1,6 @@
-"""The partnership graph as ``sqlite_paths`` reads it: PARTY_TO adjacency, visibility and ids,
-each read once per search and only for the nodes that need it.
+"""The partnership graph on the SQLite store as ``paths_search`` reads it (``PathGraph``):
+PARTY_TO adjacency, visibility and ids, each read once per search and only for the nodes
+that need it.
 
 Adjacency is read raw, from the edges' primary key (institution → its agreements) and
 ``edges_dst`` (agreement → its parties) alone, one JSON array per node, without looking at
@@ -7,7 +8,7 @@ Adjacency is read raw, from the edges' primary key (institution → its agreemen
 of thousands of agreements. A PARTY_TO edge only exists while its agreement is live (the
 agreement owns it), but the agreement may be outside the scope and the institution may be a
 stub, a tombstone or outside the scope, so distances over this graph are lower bounds of the
-visible ones; ``Ordered`` checks the visibility of the nodes a walk actually steps on.
+visible ones; the walks check the visibility of the nodes they actually step on.
 
 Ids (for the order of paths) are read for the candidates of a step only: a few are sorted in
 Python, many are read through the ``nodes`` id index in order and only as far as needed.
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Callable
+
+from .paths_search import IdOrder
 
 _CHUNK = 5000
 #: candidates sorted in Python up to this many; more are read in id order through the index
@@ -45,22 +47,6 @@ _IN_ID_ORDER = ("SELECT n.nid, n.id FROM nodes n WHERE n.id > ?"
 _AGREEMENTS_IN_ID_ORDER = ("SELECT n.nid, n.id FROM nodes n WHERE n.id > ? AND EXISTS"
                            " (SELECT 1 FROM edges e WHERE e.src = ? AND e.type = 'PARTY_TO'"
                            " AND e.dst = n.nid) ORDER BY n.id")
-
-
-class OverBudget(Exception):
-    """A walk looked at more nodes than it may."""
-
-
-class Budget:
-    """The nodes a walk may look at: candidates read (whether they fit or not) and steps."""
-
-    def __init__(self, limit: int):
-        self.limit, self.used = limit, 0
-
-    def spend(self, n: int = 1) -> None:
-        self.used += n
-        if self.used > self.limit:
-            raise OverBudget
 
 
 class PartyGraph:
@@ -114,14 +100,23 @@ class PartyGraph:
         for i in range(0, len(todo), _CHUNK):
             self.ids.update(self.conn.execute(_IDS, (json.dumps(todo[i:i + _CHUNK]),)))
 
-    def in_id_order(self, nids: list[int], after: str = "") -> sqlite3.Cursor:
+    def in_id_order(self, nids: list[int]) -> IdOrder:
+        """A few nodes sorted here, their ids read at once; many through the id index."""
+        if len(nids) <= SORT_MAX:
+            self.fetch_ids(nids)
+            return _Sorted(sorted(nids, key=self.ids.__getitem__))
+        return _Rows(self, self._in_id_order(nids))
+
+    def agreements_in_id_order(self, institution: int) -> IdOrder:
+        """Every agreement of an institution (a hub's without reading its list first)."""
+        if institution in self.adj or self.degree_sum([institution], HUB + 1) <= HUB:
+            return self.in_id_order(self.neighbours(institution, True))
+        return _Rows(self, self._open(_AGREEMENTS_IN_ID_ORDER, ("", institution)), institution)
+
+    def _in_id_order(self, nids: list[int], after: str = "") -> sqlite3.Cursor:
         """A cursor over (nid, id) of the nodes with an id past ``after``, in id order, read
         as far as it is fetched."""
         return self._open(_IN_ID_ORDER, (after, json.dumps(nids)))
-
-    def agreements_in_id_order(self, institution: int) -> sqlite3.Cursor:
-        """A cursor over (nid, id) of the agreements of an institution, in id order."""
-        return self._open(_AGREEMENTS_IN_ID_ORDER, ("", institution))
 
     def _open(self, sql: str, args: tuple) -> sqlite3.Cursor:
         cur = self.conn.execute(sql, args)
@@ -134,70 +129,33 @@ class PartyGraph:
         self._cursors.clear()
 
 
-class Ordered:
-    """The visible nodes of a set in id order, found as far as they are asked for.
+class _Sorted:
+    """Nodes already in id order."""
 
-    ``parties``: the nodes are agreements whose parties the walk will want next; they are
-    read along, one query per batch instead of one per agreement. ``keep``: a test of the
-    nodes (their parties read) that saves looking at the others further. Every node read is
-    spent from ``budget``.
-    """
+    def __init__(self, nids: list[int]):
+        self._nids, self._pos = nids, 0
 
-    def __init__(self, graph: PartyGraph, budget: Budget, nids: list[int], parties: bool = False,
-                 keep: Callable[[int], bool] | None = None):
-        self.graph, self.budget, self.parties, self.keep = graph, budget, parties, keep
-        self.out: list[int] = []
-        self._batch = 16
-        self._cursor: sqlite3.Cursor | None = None
-        self._hub: int | None = None
-        self._probed = 0
-        self._sorted: list[int] = []
-        self._pos = 0
-        if len(nids) <= SORT_MAX:
-            graph.fetch_ids(nids)
-            self._sorted = sorted(nids, key=graph.ids.__getitem__)
-        else:
-            self._cursor = graph.in_id_order(nids)
+    def take(self, n: int) -> list[int]:
+        batch = self._nids[self._pos:self._pos + n]
+        self._pos += len(batch)
+        return batch
 
-    @classmethod
-    def agreements_of(cls, graph: PartyGraph, budget: Budget, institution: int,
-                      keep: Callable[[int], bool] | None = None) -> Ordered:
-        """Every agreement of an institution (a hub's without reading its list first)."""
-        if institution in graph.adj or graph.degree_sum([institution], HUB + 1) <= HUB:
-            return cls(graph, budget, graph.neighbours(institution, True), parties=True, keep=keep)
-        seq = cls(graph, budget, [], parties=True, keep=keep)
-        seq._cursor, seq._hub = graph.agreements_in_id_order(institution), institution
-        return seq
 
-    def get(self, i: int) -> int | None:
-        """The ``i``-th visible node in id order, None past the last."""
-        while len(self.out) <= i:
-            batch = self._next_batch()
-            if not batch:
-                return None
-            self.budget.spend(len(batch))
-            g = self.graph
-            if self.parties:
-                g.load(batch, institutions=False)
-            if self.keep is not None:
-                batch = [n for n in batch if self.keep(n)]
-            g.check_visible(batch)
-            self.out.extend(n for n in batch if g.visible[n])
-        return self.out[i]
+class _Rows:
+    """Nodes in id order from a cursor over (nid, id) rows, their ids kept. A hub's cursor
+    probes the edges for each id of the index; after ``PROBED_MAX`` rows its list is read and
+    the rest come through the index as for any set."""
 
-    def _next_batch(self) -> list[int]:
-        size = self._batch
-        self._batch = min(4 * size, 1024)   # the first candidates are often the only ones used
-        if self._cursor is None:
-            batch = self._sorted[self._pos:self._pos + size]
-            self._pos += len(batch)
-            return batch
-        rows = self._cursor.fetchmany(size)
-        self.graph.ids.update(rows)
+    def __init__(self, graph: PartyGraph, cursor: sqlite3.Cursor, hub: int | None = None):
+        self.graph, self._cursor, self._hub, self._probed = graph, cursor, hub, 0
+
+    def take(self, n: int) -> list[int]:
+        rows = self._cursor.fetchmany(n)
+        g = self.graph
+        g.ids.update(rows)
         if self._hub is not None and rows:
             self._probed += len(rows)
             if self._probed >= PROBED_MAX:
                 hub, self._hub = self._hub, None
-                self._cursor = self.graph.in_id_order(self.graph.neighbours(hub, True),
-                                                      after=rows[-1][1])
-        return [n for n, _ in rows]
+                self._cursor = g._in_id_order(g.neighbours(hub, True), after=rows[-1][1])
+        return [nid for nid, _ in rows]

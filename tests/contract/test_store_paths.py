@@ -98,8 +98,8 @@ def test_no_node_twice(store, rec):
                  [b["rid"], trio["rid"], a["rid"], loop2["rid"], c["rid"]]])]
 
 
-@pytest.mark.parametrize("scope", [PUBLIC, ALLIANCE, LOCAL], ids=["public", "alliance", "local"])
-def test_paths_equal_networkx_on_a_generated_federation(store, rec, scope):
+def check_generated(store, rec, scope: frozenset[str]) -> None:
+    """30 pairs of a generated federation, several k and max_hops, equal networkx's paths."""
     envelopes, batches, stubs = generated(rec)
     for batch in batches:
         store.apply(batch)
@@ -119,6 +119,35 @@ def test_paths_equal_networkx_on_a_generated_federation(store, rec, scope):
     for rid in hidden[:3] + stubs[:2]:
         with pytest.raises(errors.NotFound):
             store.paths(rid, insts[0], scope=scope)
+
+
+@pytest.mark.parametrize("scope", [PUBLIC, ALLIANCE, LOCAL], ids=["public", "alliance", "local"])
+def test_paths_equal_networkx_on_a_generated_federation(store, rec, scope):
+    check_generated(store, rec, scope)
+
+
+# Thresholds that send a small graph down the paths a large one takes: every institution a
+# hub read through the id index and probed, cursors instead of sorting, walks finding the
+# length with a few trial steps, the search around dst grown or not, the reverse index used
+# or not. The search is the same on both stores; the rest is each store's own reading.
+LOW = {
+    "hubs": dict(HUB=0, PROBED_MAX=3, SORT_MAX=0, CHEAP=0, TRIAL_STEPS=50),
+    "walks": dict(SORT_MAX=1, CHEAP=0, TRIAL_STEPS=2, GROW_MAX=0, REVERSE_MAX=0),
+    "mixed": dict(SORT_MAX=3, CHEAP=50, TRIAL_STEPS=20, BALL_NODES=30, AGREEMENT_COST=1,
+                  REVERSE_MAX=5, END_LIST=0),
+    "tiny": dict(SORT_MAX=0, CHEAP=5, TRIAL_STEPS=1, BALL_NODES=5, AGREEMENT_COST=100),
+}
+
+
+@pytest.mark.parametrize("low", list(LOW))
+def test_paths_equal_networkx_with_low_thresholds(store, rec, monkeypatch, low):
+    from jembatan.graph import neo4j_paths_graph, paths_search, sqlite_paths_graph
+
+    for name, value in LOW[low].items():
+        module = next(m for m in (paths_search, sqlite_paths_graph, neo4j_paths_graph)
+                      if hasattr(m, name))
+        monkeypatch.setattr(module, name, value)
+    check_generated(store, rec, LOCAL)
 
 
 @pytest.mark.parametrize("kw,field", [
