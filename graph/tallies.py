@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from .prepare import Prepared
 
 #: bumped when what a record contributes changes: the stores then derive every cell again
-VERSION = "3"
+VERSION = "4"
 UNKNOWN = "ZZ"        # CLDR: Unknown Region
 ALL = "*"
 SCOPES = (("public", PUBLIC), ("alliance", ALLIANCE), ("local", LOCAL))
@@ -72,7 +72,7 @@ FIELDED = ("technology", "demand", "flow")
 ROLLUPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     measure: tuple((f"{measure}/" + "-".join(blanked), blanked) for blanked in rollups)
     for measure, rollups in {
-        "flow": (("k1", "k2", "k3", "year"), ("k1", "k2", "k3")),
+        "flow": (("k1", "k2", "k3", "year"), ("k1", "k2", "k3"), ("k2", "k3")),
         "technology": (("k1", "k2"),),
         "agreement": (("year",),),
         "served": (("year",),),

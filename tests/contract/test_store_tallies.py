@@ -54,7 +54,7 @@ def reference(envs: dict, scope) -> dict:
     inst = {rid: e["body"] for rid, e in seen.items() if e["kind"] == "institution"}
     country = lambda rid: inst[rid]["country"] if rid in inst else "ZZ"   # noqa: E731
     matrix, values = Counter(), defaultdict(int)
-    by_kind, recent = Counter(), Counter()
+    by_kind, recent, by_provider_kind = Counter(), Counter(), Counter()
     members, tech_fields, by_kind_th, served, ever = Counter(), Counter(), Counter(), set(), set()
     events_2024 = Counter()
     for e in seen.values():
@@ -73,6 +73,7 @@ def reference(envs: dict, scope) -> dict:
                 by_kind_th[b["kind"]] += 1
             year = int(b["signed_on"][:4]) if "signed_on" in b else 0
             by_kind[(country(src), country(dst), b["kind"])] += 1
+            by_provider_kind[(country(src), inst[src]["kind"] if src in inst else "")] += 1
             enterprises = {p["institution"] for p in b["parties"]
                            if inst.get(p["institution"], {}).get("kind") == "enterprise"}
             ever.update(enterprises)
@@ -88,7 +89,8 @@ def reference(envs: dict, scope) -> dict:
     return {"matrix": dict(matrix), "values": dict(values), "members": dict(members),
             "tech_fields": dict(tech_fields), "by_kind_th": dict(by_kind_th),
             "served": len(served), "events_2024": dict(events_2024), "by_kind": dict(by_kind),
-            "recent": dict(recent), "served_ever": len(ever)}
+            "recent": dict(recent), "served_ever": len(ever),
+            "by_provider_kind": dict(by_provider_kind)}
 
 
 def observed(store, scope) -> dict:
@@ -104,12 +106,14 @@ def observed(store, scope) -> dict:
         "served": t("served", scope, years=(2023, 2024), distinct="k1")[0][0],
         "events_2024": {k: n for k, n, _ in t("event", scope, group=("k1",), years=(2024, 2024))},
         # the queries above read rollups where they can (graph.tallies.ROLLUPS); these read
-        # the full cells, and a rollup that keeps the year
+        # the rollups that keep the agreement kind and the year, and the full cells
         "by_kind": {(a, b, k): n for a, b, k, n, _ in t("flow", scope, group=("c1", "c2", "k1"),
                                                         where={"field": ""})},
         "recent": {(a, b): n for a, b, n, _ in t("flow", scope, group=("c1", "c2"),
                                                  where={"field": ""}, years=(2023, 2024))},
         "served_ever": t("served", scope, distinct="k1")[0][0],
+        "by_provider_kind": {(c, k): n for c, k, n, _ in t("flow", scope, group=("c1", "k2"),
+                                                           where={"field": ""})},
     }
 
 

@@ -9,7 +9,8 @@ from jembatan.graph.tallies import Info
     ("flow", ("c1", "c2", "currency"), {"field": ""}, None, None, "flow/k1-k2-k3-year"),
     ("flow", ("year", "currency"), {"field": "", "c1": "CN", "c2": "TH"}, None, None, "flow/k1-k2-k3"),
     ("flow", ("c1", "c2"), {"field": "ict"}, (2020, 2024), None, "flow/k1-k2-k3"),
-    ("flow", ("c1", "c2"), {"field": "", "k1": "licence"}, None, None, "flow"),
+    ("flow", ("c1", "c2"), {"field": "", "k1": "licence"}, (2015, 2020), None, "flow/k2-k3"),
+    ("flow", ("c1", "c2"), {"field": "", "k2": "university"}, None, None, "flow"),
     ("flow", ("c1", "k3"), {}, None, None, "flow"),
     ("technology", ("field",), {"c1": "VN"}, None, None, "technology/k1-k2"),
     ("technology", ("k1", "k2"), {"field": ""}, None, None, "technology"),
@@ -38,5 +39,6 @@ def test_a_rollup_cell_is_its_cell_with_dimensions_blanked():
     assert ("public", "flow", "CN", "TH", "licence", "university", "enterprise", 2024, "ict", "USD") in flows
     assert ("public", "flow/k1-k2-k3", "CN", "TH", "", "", "", 2024, "ict", "USD") in flows
     assert ("public", "flow/k1-k2-k3-year", "CN", "TH", "", "", "", 0, "", "USD") in flows
-    assert len(flows) == 6          # field "" and "ict", each at three grains
+    assert ("public", "flow/k2-k3", "CN", "TH", "licence", "", "", 2024, "", "USD") in flows
+    assert len(flows) == 8          # field "" and "ict", each at four grains
     assert ("public", "served/year", "TH", "", "b", "", "", 0, "", "") in keys
