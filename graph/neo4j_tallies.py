@@ -81,8 +81,9 @@ def flush(tx, deltas: Deltas, batch: int = 5000) -> None:
 #: how long a rebuild may go without a heartbeat before another opener takes it over
 LEASE_MS = 120_000
 _CLAIM = ("MATCH (m:StoreMeta {key: $key}) SET m.writes = m.writes + 1"
-          " WITH m, m.tallies = $version AS done,"
-          " m.tallies_owner IS NULL OR m.tallies_beat < timestamp() - $lease AS free"
+          # coalesce: a database older than the tallies has no such properties at all
+          " WITH m, coalesce(m.tallies = $version, false) AS done,"
+          " coalesce(m.tallies_beat >= timestamp() - $lease, false) = false AS free"
           " SET m.tallies_owner = CASE WHEN NOT done AND free THEN $token ELSE m.tallies_owner END,"
           " m.tallies_beat = CASE WHEN NOT done AND free THEN timestamp() ELSE m.tallies_beat END,"
           " m.tallies = CASE WHEN NOT done AND free THEN 'rebuilding' ELSE m.tallies END"
