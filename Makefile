@@ -24,9 +24,18 @@ $(VENDOR)/.installed: package.json package-lock.json
 	mkdir -p $(VENDOR)/swagger-ui
 	cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js \
 	   node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js $(VENDOR)/swagger-ui/
+	mkdir -p $(VENDOR)/echarts $(VENDOR)/cytoscape
+	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE $(VENDOR)/echarts/
+	cp node_modules/cytoscape/dist/cytoscape.min.js node_modules/cytoscape/LICENSE $(VENDOR)/cytoscape/
 	touch $@
 
-install: $(STAMP) $(VENDOR)/.installed
+# The message catalogs compiled (.mo files are built here, never committed).
+MO_STAMP := translations/.compiled
+$(MO_STAMP): $(STAMP) $(wildcard translations/*/LC_MESSAGES/messages.po)
+	$(BIN)/python -m jembatan.translations.catalogs compile
+	touch $@
+
+install: $(STAMP) $(VENDOR)/.installed $(MO_STAMP)
 
 # A node filled with the demo alliance, served on 127.0.0.1.
 demo: install

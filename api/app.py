@@ -39,6 +39,7 @@ from .records import RESOURCE_KINDS, records_blueprint
 from .search import search_blueprint
 from .settings import from_env
 from .sync_http import sync_blueprint
+from .views import init_views
 
 #: where the app serves Swagger UI's files from (``api/static/vendor/swagger-ui/``, copied
 #: from the npm package ``swagger-ui-dist`` at build time: no CDN, the docs work offline)
@@ -193,4 +194,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(cypher_blueprint())
     api.register_blueprint(flows_blueprint())
     api.register_blueprint(graph_blueprint())
+    init_views(app)
     return app

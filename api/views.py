@@ -1,0 +1,155 @@
+"""The localized web views: server-rendered Jinja pages under ``/<locale>/``.
+
+    /                          → the locale negotiated from Accept-Language
+    /<locale>/                 home: the alliance's statistics, with charts
+    /<locale>/catalogue        search and browse records, with facets and pagination
+    /<locale>/records/<rid>    one record
+
+Pages read the store as the API does (``read_scope``: anonymous visitors see public
+records). Every label comes from the message catalogs or CLDR (``api.i18n``); record text
+falls back along DESIGN's chain and says so. Scripts are files under ``/static`` only (the
+Content-Security-Policy forbids inline ones): a chart's data travels in a ``data-chart``
+attribute that Jinja escapes.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import marshmallow as ma
+from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, url_for
+from flask_babel import format_currency, gettext as _
+from marshmallow import fields as mf, validate
+
+from jembatan.graph import flows
+from jembatan.graph.store import RecordQuery
+from jembatan.network import errors, vocab
+from jembatan.network.schemas import Country, FieldCode
+from jembatan.network.text import CleanString
+
+from .auth import read_scope
+from .i18n import DEFAULT_LOCALE, LOCALES, country_name, init_i18n, negotiate
+from .records import RESOURCE_KINDS, Cursor, node_state
+
+PAGE = 20
+#: the Content-Security-Policy of every page: our own files only, no inline script or style
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+       " connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none';"
+       " form-action 'self'")
+
+
+class CatalogueArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE      # a page's links may carry more than it reads
+
+    q = CleanString(max_length=200, load_default=None)
+    kind = mf.String(validate=validate.OneOf(RESOURCE_KINDS), load_default=None)
+    country = Country(load_default=None)
+    field = FieldCode(load_default=None)
+    trl = mf.Integer(validate=validate.Range(1, 9), load_default=None)
+    stage = mf.String(validate=validate.OneOf(vocab.STAGES), load_default=None)
+    cursor = Cursor(load_default=None)
+
+
+def views_blueprint() -> Blueprint:
+    bp = Blueprint("views", __name__, url_prefix="/<locale>", template_folder="templates",
+                   static_folder=None)
+
+    @bp.url_value_preprocessor
+    def take_locale(endpoint, values) -> None:
+        locale = (values or {}).pop("locale", None)
+        if locale not in LOCALES:
+            abort(404)
+        g.locale = locale
+
+    @bp.url_defaults
+    def add_locale(endpoint, values) -> None:
+        if "locale" not in values and "locale" in g:
+            values["locale"] = g.locale
+
+    @bp.after_request
+    def secure(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Content-Language"] = g.get("locale", "en")
+        return response
+
+    @bp.route("/")
+    def home() -> str:
+        stats = flows.stats(node_state().store, read_scope())
+        members = stats["members"]["by_country"]
+        trl = stats["technologies"]["by_trl"]
+        return render_template(
+            "home.html", stats=stats,
+            values=[format_currency(Decimal(v["amount"]), v["currency"])
+                    for v in stats["agreements"]["values"]],
+            members_chart={"labels": [country_name(c) for c in members],
+                           "values": list(members.values()), "name": _("Members")},
+            trl_chart={"labels": [f"TRL {level}" for level in trl], "values": list(trl.values()),
+                       "name": _("Technologies")})
+
+    @bp.route("/catalogue")
+    def catalogue() -> str:
+        try:
+            args = CatalogueArgs().load(request.args)
+        except ma.ValidationError as exc:
+            return render_template("error.html", status=400, problems=errors.flatten_messages(
+                exc.messages)), 400
+        query = RecordQuery(kinds=(args["kind"],) if args["kind"] else RESOURCE_KINDS,
+                            scope=read_scope(), country=args["country"], field=args["field"],
+                            trl_min=args["trl"], trl_max=args["trl"], stage=args["stage"],
+                            limit=PAGE, cursor=args["cursor"])
+        store = node_state().store
+        page = store.search(args["q"], query) if args["q"] else store.list(query)
+        return render_template("catalogue.html", args=args, page=page,
+                               records=[r.envelope for r in page.items], kinds=RESOURCE_KINDS,
+                               countries=vocab.ALLIANCE_COUNTRIES, fields=vocab.fields(),
+                               stages=vocab.STAGES)
+
+    @bp.route("/records/<path:rid>")
+    def record(rid: str) -> str:
+        stored = node_state().store.get(rid, read_scope())
+        if stored is None or stored.envelope.get("deleted"):
+            return render_template("error.html", status=404, problems=[]), 404
+        return render_template("record.html", env=stored.envelope, body=stored.envelope["body"])
+
+    return bp
+
+
+def root_blueprint() -> Blueprint:
+    bp = Blueprint("root", __name__)
+
+    @bp.route("/")
+    def index() -> Response:
+        response = redirect(url_for("views.home", locale=negotiate(
+            request.headers.get("Accept-Language"))))
+        response.headers["Vary"] = "Accept-Language"
+        return response
+
+    return bp
+
+
+def init_views(app: Flask) -> None:
+    """The pages, their locale handling (``api.i18n``) and the vocabulary labels as Jinja
+    helpers (the labels are kept in network/data in every locale)."""
+    init_i18n(app)
+    app.register_blueprint(root_blueprint())
+    app.register_blueprint(views_blueprint())
+
+    def labelled(entries: dict, code) -> str:
+        entry = entries.get(code)
+        return vocab.label(entry, g.get("locale", DEFAULT_LOCALE)) if entry else str(code)
+
+    helpers = {
+        "enum_label": lambda vocabulary, code: labelled(vocab.enum_labels(vocabulary), code),
+        "field_label": lambda code: labelled({c: f["labels"] for c, f in vocab.fields().items()}, code),
+        "trl_label": lambda level: labelled({n: t["labels"] for n, t in vocab.trl_levels().items()},
+                                            int(level)),
+        "transfer_mode_label": lambda code: labelled(vocab.enum_labels("transfer_mode"), code),
+    }
+    app.jinja_env.globals.update(helpers, locales=LOCALES)
+    app.jinja_env.filters.update(helpers)
+
+    @app.after_request
+    def nosniff(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response

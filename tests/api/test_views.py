@@ -1,0 +1,116 @@
+"""The localized pages, rendered by the real app over its real store: locales in the URL,
+negotiation, CLDR formatting, content fallback, escaping and the security headers."""
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+from apikit import body
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency
+
+from jembatan.api.i18n import LOCALES
+
+
+def text_of(html: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_locale_serves_the_home_page(node, locale):
+    node.created("institution")
+    r = node.client.get(f"/{locale}/")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert f'<html lang="{locale}">' in html
+    for other in LOCALES:      # the switcher keeps the page and changes the language
+        assert f'href="/{other}/"' in html
+    assert r.headers["Content-Language"] == locale
+
+
+def test_an_unknown_locale_is_not_found(node):
+    assert node.client.get("/xx/").status_code == 404
+
+
+@pytest.mark.parametrize("header, locale", [
+    ("th-TH,th;q=0.9,en;q=0.5", "th"), ("zh-TW", "zh-Hant"), ("zh-CN,zh;q=0.9", "zh-Hans"),
+    ("my", "my"), (None, "en"), ("de-DE", "en")])
+def test_the_root_negotiates_the_locale(node, header, locale):
+    r = node.client.get("/", headers={"Accept-Language": header} if header else {})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/{locale}/")
+    assert "Accept-Language" in r.headers["Vary"]
+
+
+def test_pages_carry_the_security_headers(node):
+    r = node.client.get("/en/catalogue")
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "<script>" not in r.get_data(as_text=True)     # no inline script
+
+
+def test_the_home_page_formats_with_cldr(node):
+    node.created("institution")
+    node.created("agreement")
+    html = node.client.get("/th/").get_data(as_text=True)
+    thai = Locale.parse("th")
+    assert thai.territories["ID"] in html                      # Indonesia, in Thai
+    assert format_currency(2500000, "CNY", locale="th") in html
+
+
+def test_a_record_shown_in_another_language_is_marked(node):
+    tech = node.created("technology", body("technology", title={"zh-Hans": "高效钙钛矿太阳能电池"}))
+    html = node.client.get(f"/th/records/{tech['rid']}").get_data(as_text=True)
+    assert "高效钙钛矿太阳能电池" in html
+    marker = re.search(r'<small class="fallback">([^<]+)</small>', html)
+    assert marker and Locale.parse("th").languages["zh"] in unescape(marker.group(1))
+    html = node.client.get(f"/zh-Hans/records/{tech['rid']}").get_data(as_text=True)
+    assert 'class="fallback"' not in html
+
+
+def test_a_record_page_formats_dates_and_money(node):
+    demand = node.created("demand")
+    html = node.client.get(f"/vi/records/{demand['rid']}").get_data(as_text=True)
+    assert format_date(__import__("datetime").date(2026, 12, 31), "medium", locale="vi") in html
+    assert format_currency(150000, "USD", locale="vi") in html
+
+
+def test_the_catalogue_finds_and_filters(node):
+    node.created("technology")
+    node.created("demand")
+    html = node.client.get("/en/catalogue?q=perovskite").get_data(as_text=True)
+    assert "Efficient perovskite solar cells" in html and "Smart irrigation" not in html
+    html = node.client.get("/en/catalogue?kind=demand").get_data(as_text=True)
+    assert "Smart irrigation system" in html and "perovskite" not in text_of(html).split("Search")[-1]
+
+
+def test_a_bad_filter_names_the_field_and_changes_nothing(node):
+    r = node.client.get("/en/catalogue?trl=12")
+    assert r.status_code == 400 and "<code>trl</code>" in r.get_data(as_text=True)
+
+
+def test_record_text_is_escaped(node):
+    tech = node.created("technology", body("technology", title={"en": "<script>alert(1)</script>"}))
+    html = node.client.get(f"/en/records/{tech['rid']}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_a_missing_record_is_a_localized_404(node):
+    r = node.client.get("/en/records/urn:jembatan:x:technology:0190a5b0-0000-7000-8000-00000000ffff")
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize("locale, folder", [("th", "th"), ("my", "my"), ("zh-Hans", "zh_Hans")])
+def test_pages_speak_the_catalogs_language(node, locale, folder):
+    from babel.messages.pofile import read_po
+
+    from jembatan.api.i18n import TRANSLATIONS_DIR
+
+    with open(TRANSLATIONS_DIR / folder / "LC_MESSAGES" / "messages.po", "rb") as f:
+        catalog = read_po(f)
+    html = node.client.get(f"/{locale}/catalogue").get_data(as_text=True)
+    for msgid in ("Catalogue", "Search in any language", "Every country"):
+        assert catalog[msgid].string and catalog[msgid].string in html
+        assert msgid not in text_of(html)
