@@ -3,6 +3,7 @@
     /                          → the locale negotiated from Accept-Language
     /<locale>/                 home: the alliance's statistics, with charts
     /<locale>/catalogue        search and browse records, with facets and pagination
+    /<locale>/flows            technology flows between countries: a Sankey chart, corridors, CSV
     /<locale>/records/<rid>    one record
 
 Pages read the store as the API does (``read_scope``: anonymous visitors see public
@@ -27,6 +28,7 @@ from jembatan.network.schemas import Country, FieldCode
 from jembatan.network.text import CleanString
 
 from .auth import read_scope
+from .flows import FlowArgs
 from .i18n import DEFAULT_LOCALE, LOCALES, country_name, init_i18n, negotiate
 from .records import RESOURCE_KINDS, Cursor, node_state
 
@@ -105,6 +107,28 @@ def views_blueprint() -> Blueprint:
                                countries=vocab.ALLIANCE_COUNTRIES, fields=vocab.fields(),
                                stages=vocab.STAGES)
 
+    @bp.route("/flows")
+    def country_flows() -> tuple[str, int] | str:
+        given = {k: v for k, v in request.args.items() if v}    # a form sends its empty fields
+        try:
+            args = FlowArgs().load(given)
+        except ma.ValidationError as exc:
+            return render_template("error.html", status=400, problems=errors.flatten_messages(
+                exc.messages)), 400
+        cells = flows.matrix(node_state().store, read_scope(), args["filter"])
+        top = flows.corridors(cells, args["top"])
+        nodes = sorted({f"p:{p}" for p, _ in cells} | {f"r:{r}" for _, r in cells})
+        sankey = {"nodes": nodes, "names": {n: country_name(n[2:]) for n in nodes},
+                  "links": [{"source": f"p:{p}", "target": f"r:{r}", "value": c.agreements}
+                            for (p, r), c in sorted(cells.items()) if c.agreements],
+                  "name": _("Agreements")}
+        total = flows.total(cells)
+        return render_template(
+            "flows.html", given=given, corridors=top, sankey=sankey, total=total.agreements,
+            values=_money(total.values), money=lambda cell: _money(cell.values),
+            csv_url=url_for("flows.matrix", **dict(given, format="csv")),
+            kinds=vocab.AGREEMENT_KINDS, fields=vocab.fields())
+
     @bp.route("/records/<path:rid>")
     def record(rid: str) -> str:
         stored = node_state().store.get(rid, read_scope())
@@ -113,6 +137,11 @@ def views_blueprint() -> Blueprint:
         return render_template("record.html", env=stored.envelope, body=stored.envelope["body"])
 
     return bp
+
+
+def _money(values: dict[str, int]) -> list[str]:
+    """Amounts per currency (minor units), formatted for the reader; never converted."""
+    return [format_currency(Decimal(m["amount"]), m["currency"]) for m in flows.money(values)]
 
 
 def root_blueprint() -> Blueprint:

@@ -114,3 +114,38 @@ def test_pages_speak_the_catalogs_language(node, locale, folder):
     for msgid in ("Catalogue", "Search in any language", "Every country"):
         assert catalog[msgid].string and catalog[msgid].string in html
         assert msgid not in text_of(html)
+
+
+def chart_of(html: str, css: str) -> dict:
+    import json
+
+    found = re.search(rf'class="chart {css}" data-chart="([^"]+)"', html)
+    return json.loads(unescape(found.group(1)))
+
+
+def test_the_flows_page_draws_every_agreement_once(node):
+    node.created("institution")
+    for _ in range(3):
+        node.created("agreement")
+    html = node.client.get("/th/flows").get_data(as_text=True)
+    sankey = chart_of(html, "sankey")
+    assert sum(link["value"] for link in sankey["links"]) == 3
+    assert set(sankey["names"].values()) <= {Locale.parse("th").territories[c] for c in ("ID", "ZZ")}
+    csv_link = re.search(r'class="csv" href="([^"]+)"', html).group(1)
+    rows = node.client.get(unescape(csv_link)).get_data(as_text=True).strip().splitlines()
+    assert len(rows) >= 2       # the CSV of the same filters: a header and the pair
+    assert format_currency(7500000, "CNY", locale="th") in html
+
+
+def test_the_flows_page_filters_by_period(node):
+    node.created("agreement")
+    html = node.client.get("/en/flows?from=2026&to=2030&kind=").get_data(as_text=True)
+    assert 'class="chart sankey"' not in html and 'class="empty"' in html
+
+
+@pytest.mark.parametrize("query", ["from=abc", "from=2025&to=2020", "kind=barter"])
+def test_a_bad_flow_filter_names_its_field(node, query):
+    r = node.client.get(f"/en/flows?{query}")
+    assert r.status_code == 400
+    field = "kind" if "kind" in query else "from"
+    assert f"<code>{field}</code>" in r.get_data(as_text=True)
