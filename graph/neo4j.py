@@ -296,9 +296,7 @@ class Neo4jStore:
     def tally(self, measure: str, scope: frozenset[str] = PUBLIC, *, group: tuple[str, ...] = (),
               where: Mapping[str, object] | None = None, years: tuple[int, int] | None = None,
               distinct: str | None = None) -> list[tuple]:
-        where = dict(where or {})
-        tallies.check_query(measure, group, where, years, distinct)
-        measure, where = tallies.plan(measure, tuple(group), where, years, distinct)
+        measure, where = tallies.plan(measure, tuple(group), dict(where or {}), years, distinct)
         return neo4j_tallies.query(self._read, measure, tallies.scope_name(scope), tuple(group),
                                    where, years, distinct)
 

@@ -21,7 +21,7 @@ tombstone or outside the scope): the search checks the visibility of the nodes i
 """
 from __future__ import annotations
 
-from .paths_search import IdOrder
+from .paths_search import IdOrder, Sorted
 
 _SEEK = "UNWIND $ids AS x MATCH (n:Node {id: x}) USING INDEX SEEK n:Node(id) "
 _VISIBLE = "({0}:Record AND NOT {0}.deleted AND {0}.visibility IN $scope)"
@@ -111,22 +111,10 @@ class NeoPartyGraph:
                 self.visible[n] = bool(found.get(n))
 
     def in_id_order(self, nids: list[str]) -> IdOrder:
-        return _Sorted(sorted(nids))    # mostly sorted already: the lists come sorted
+        return Sorted(sorted(nids))    # mostly sorted already: the lists come sorted
 
     def agreements_in_id_order(self, institution: str) -> IdOrder:
-        return _Sorted(self.neighbours(institution, True))
+        return Sorted(self.neighbours(institution, True))
 
     def close(self) -> None:
         """Nothing is held open: each statement's result is read whole."""
-
-
-class _Sorted:
-    """Nodes already in id order."""
-
-    def __init__(self, nids: list[str]):
-        self._nids, self._pos = nids, 0
-
-    def take(self, n: int) -> list[str]:
-        batch = self._nids[self._pos:self._pos + n]
-        self._pos += len(batch)
-        return batch

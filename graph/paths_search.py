@@ -44,6 +44,18 @@ class IdOrder(Protocol):
         """The next ``n`` nodes (fewer at the end, none past it)."""
 
 
+class Sorted:
+    """An IdOrder of nodes already in id order."""
+
+    def __init__(self, nodes: list):
+        self._nodes, self._pos = nodes, 0
+
+    def take(self, n: int) -> list:
+        batch = self._nodes[self._pos:self._pos + n]
+        self._pos += len(batch)
+        return batch
+
+
 class PathGraph(Protocol):
     """What the search reads of a store's PARTY_TO graph, each thing once per search.
 

@@ -258,9 +258,7 @@ class SqliteStore:
     def tally(self, measure: str, scope: frozenset[str] = PUBLIC, *, group: tuple[str, ...] = (),
               where: Mapping[str, object] | None = None, years: tuple[int, int] | None = None,
               distinct: str | None = None) -> list[tuple]:
-        where = dict(where or {})
-        tallies.check_query(measure, group, where, years, distinct)
-        measure, where = tallies.plan(measure, tuple(group), where, years, distinct)
+        measure, where = tallies.plan(measure, tuple(group), dict(where or {}), years, distinct)
         return sqlite_tallies.query(self._conn(), measure, tallies.scope_name(scope), tuple(group),
                                     where, years, distinct)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from .paths_search import IdOrder
+from .paths_search import IdOrder, Sorted
 
 _CHUNK = 5000
 #: candidates sorted in Python up to this many; more are read in id order through the index
@@ -104,7 +104,7 @@ class PartyGraph:
         """A few nodes sorted here, their ids read at once; many through the id index."""
         if len(nids) <= SORT_MAX:
             self.fetch_ids(nids)
-            return _Sorted(sorted(nids, key=self.ids.__getitem__))
+            return Sorted(sorted(nids, key=self.ids.__getitem__))
         return _Rows(self, self._in_id_order(nids))
 
     def agreements_in_id_order(self, institution: int) -> IdOrder:
@@ -127,18 +127,6 @@ class PartyGraph:
         for cur in self._cursors:
             cur.close()
         self._cursors.clear()
-
-
-class _Sorted:
-    """Nodes already in id order."""
-
-    def __init__(self, nids: list[int]):
-        self._nids, self._pos = nids, 0
-
-    def take(self, n: int) -> list[int]:
-        batch = self._nids[self._pos:self._pos + n]
-        self._pos += len(batch)
-        return batch
 
 
 class _Rows:

@@ -184,7 +184,8 @@ def plan(measure: str, group: tuple[str, ...], where: Mapping[str, object],
     """(measure, where) that a checked query reads: the measure's coarsest rollup that
     blanks no dimension the query names (a year range names ``year``), else the measure
     itself; and ``field = ""`` added for a measure without fields, so that both stores'
-    indexes reach the country that follows it."""
+    indexes reach the country that follows it. ValueError as ``check_query``."""
+    check_query(measure, group, where, years, distinct)
     where = dict(where)
     if measure not in FIELDED:
         where.setdefault("field", "")
