@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import marshmallow as ma
 from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, url_for
-from flask_babel import format_currency, gettext as _
+from flask_babel import gettext as _
 from marshmallow import fields as mf, validate
 
 from jembatan.graph import flows
@@ -29,7 +29,7 @@ from jembatan.network.text import CleanString
 
 from .auth import read_scope
 from .flows import FlowArgs
-from .i18n import DEFAULT_LOCALE, LOCALES, country_name, init_i18n, negotiate
+from .i18n import DEFAULT_LOCALE, LOCALES, country_name, fmt_currency, init_i18n, negotiate
 from .records import RESOURCE_KINDS, Cursor, node_state
 
 PAGE = 20
@@ -82,8 +82,7 @@ def views_blueprint() -> Blueprint:
         trl = stats["technologies"]["by_trl"]
         return render_template(
             "home.html", stats=stats,
-            values=[format_currency(Decimal(v["amount"]), v["currency"])
-                    for v in stats["agreements"]["values"]],
+            values=_money(stats["agreements"]["values"]),
             members_chart={"labels": [country_name(c) for c in members],
                            "values": list(members.values()), "name": _("Members")},
             trl_chart={"labels": [f"TRL {level}" for level in trl], "values": list(trl.values()),
@@ -125,7 +124,8 @@ def views_blueprint() -> Blueprint:
         total = flows.total(cells)
         return render_template(
             "flows.html", given=given, corridors=top, sankey=sankey, total=total.agreements,
-            values=_money(total.values), money=lambda cell: _money(cell.values),
+            values=_money(flows.money(total.values)),
+            money=lambda cell: _money(flows.money(cell.values)),
             csv_url=url_for("flows.matrix", **dict(given, format="csv")),
             kinds=vocab.AGREEMENT_KINDS, fields=vocab.fields())
 
@@ -139,9 +139,9 @@ def views_blueprint() -> Blueprint:
     return bp
 
 
-def _money(values: dict[str, int]) -> list[str]:
-    """Amounts per currency (minor units), formatted for the reader; never converted."""
-    return [format_currency(Decimal(m["amount"]), m["currency"]) for m in flows.money(values)]
+def _money(values: list[dict]) -> list[str]:
+    """Amounts per currency ({currency, amount}), formatted for the reader; never converted."""
+    return [fmt_currency(Decimal(m["amount"]), m["currency"]) for m in values]
 
 
 def root_blueprint() -> Blueprint:
