@@ -21,7 +21,7 @@ tombstone or outside the scope): the search checks the visibility of the nodes i
 """
 from __future__ import annotations
 
-from .paths_search import IdOrder, Sorted
+from .path_graph import IdOrder, Sorted
 
 _SEEK = "UNWIND $ids AS x MATCH (n:Node {id: x}) USING INDEX SEEK n:Node(id) "
 _VISIBLE = "({0}:Record AND NOT {0}.deleted AND {0}.visibility IN $scope)"

@@ -1,5 +1,6 @@
 """The search behind ``Store.paths`` (the rules are in ``path_rules``), over any store's
-partnership graph as ``PathGraph`` offers it (``sqlite_paths_graph``, ``neo4j_paths_graph``).
+partnership graph as ``path_graph.PathGraph`` offers it (``sqlite_paths_graph``,
+``neo4j_paths_graph``).
 
 The graph walked is institutions and agreements joined by PARTY_TO edges, both directions,
 through live records within the caller's scope only. Positions and distances count edges:
@@ -30,64 +31,9 @@ paths found so far are returned, a prefix of the full answer.
 """
 from __future__ import annotations
 
-from typing import Callable, Hashable, Protocol
+from typing import Callable
 
-
-#: a node of the graph as a store keys it (the SQLite store's node number, Neo4j's rid)
-Key = Hashable
-
-
-class IdOrder(Protocol):
-    """Nodes in the order of their ids, read as far as they are taken."""
-
-    def take(self, n: int) -> list:
-        """The next ``n`` nodes (fewer at the end, none past it)."""
-
-
-class Sorted:
-    """An IdOrder of nodes already in id order."""
-
-    def __init__(self, nodes: list):
-        self._nodes, self._pos = nodes, 0
-
-    def take(self, n: int) -> list:
-        batch = self._nodes[self._pos:self._pos + n]
-        self._pos += len(batch)
-        return batch
-
-
-class PathGraph(Protocol):
-    """What the search reads of a store's PARTY_TO graph, each thing once per search.
-
-    ``adj`` holds the neighbours read so far (an institution's agreements, an agreement's
-    parties), ``visible`` whether a node is a live record within the scope, as far as known.
-    """
-
-    adj: dict[Key, list[Key]]
-    visible: dict[Key, bool]
-
-    def load(self, nodes: list[Key], institutions: bool) -> None:
-        """Read the neighbours of the nodes not read yet: agreements of institutions, or
-        parties of agreements."""
-
-    def neighbours(self, node: Key, institution: bool) -> list[Key]:
-        """The neighbours of one node, read now unless known."""
-
-    def degree_sum(self, institutions: list[Key], cap: int) -> int:
-        """The number of agreements of the institutions, or ``cap`` if it is more."""
-
-    def check_visible(self, nodes: list[Key]) -> None:
-        """Learn (into ``visible``) whether each node is a live record within the scope."""
-
-    def in_id_order(self, nodes: list[Key]) -> IdOrder:
-        """The nodes in id order."""
-
-    def agreements_in_id_order(self, institution: Key) -> IdOrder:
-        """Every agreement of an institution in id order (a hub's ideally without reading
-        its whole list first)."""
-
-    def close(self) -> None:
-        """Release what the search held open."""
+from .path_graph import IdOrder, Key, PathGraph
 
 
 class OverBudget(Exception):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from .paths_search import IdOrder, Sorted
+from .path_graph import IdOrder, Sorted
 
 _CHUNK = 5000
 #: candidates sorted in Python up to this many; more are read in id order through the index
