@@ -6,7 +6,7 @@
     /<locale>/flows            technology flows between countries: a Sankey chart, corridors, CSV
     /<locale>/records/<rid>    one record
 
-Pages read the store as the API does (``read_scope``: anonymous visitors see public
+Pages read the store as the API does (``viewer_scope``: anonymous visitors see public
 records). Every label comes from the message catalogs or CLDR (``api.i18n``); record text
 falls back along DESIGN's chain and says so. Scripts are files under ``/static`` only (the
 Content-Security-Policy forbids inline ones): a chart's data travels in a ``data-chart``
@@ -27,10 +27,12 @@ from jembatan.network import errors, vocab
 from jembatan.network.schemas import Country, FieldCode
 from jembatan.network.text import CleanString
 
-from .auth import read_scope
 from .flows import FlowArgs
 from .i18n import DEFAULT_LOCALE, LOCALES, country_name, fmt_currency, init_i18n, negotiate
 from .records import RESOURCE_KINDS, Cursor, node_state
+from .views_graph import add_graph_pages, institution_page
+from .views_network import add_network_pages
+from .views_staff import add_staff_pages, init_staff, viewer_scope
 
 PAGE = 20
 #: the Content-Security-Policy of every page: our own files only, no inline script or style
@@ -77,7 +79,7 @@ def views_blueprint() -> Blueprint:
 
     @bp.route("/")
     def home() -> str:
-        stats = flows.stats(node_state().store, read_scope())
+        stats = flows.stats(node_state().store, viewer_scope())
         members = stats["members"]["by_country"]
         trl = stats["technologies"]["by_trl"]
         return render_template(
@@ -96,7 +98,7 @@ def views_blueprint() -> Blueprint:
             return render_template("error.html", status=400, problems=errors.flatten_messages(
                 exc.messages)), 400
         query = RecordQuery(kinds=(args["kind"],) if args["kind"] else RESOURCE_KINDS,
-                            scope=read_scope(), country=args["country"], field=args["field"],
+                            scope=viewer_scope(), country=args["country"], field=args["field"],
                             trl_min=args["trl"], trl_max=args["trl"], stage=args["stage"],
                             limit=PAGE, cursor=args["cursor"])
         store = node_state().store
@@ -114,7 +116,7 @@ def views_blueprint() -> Blueprint:
         except ma.ValidationError as exc:
             return render_template("error.html", status=400, problems=errors.flatten_messages(
                 exc.messages)), 400
-        cells = flows.matrix(node_state().store, read_scope(), args["filter"])
+        cells = flows.matrix(node_state().store, viewer_scope(), args["filter"])
         top = flows.corridors(cells, args["top"])
         nodes = sorted({f"p:{p}" for p, _ in cells} | {f"r:{r}" for _, r in cells})
         sankey = {"nodes": nodes, "names": {n: country_name(n[2:]) for n in nodes},
@@ -131,11 +133,16 @@ def views_blueprint() -> Blueprint:
 
     @bp.route("/records/<path:rid>")
     def record(rid: str) -> str:
-        stored = node_state().store.get(rid, read_scope())
+        stored = node_state().store.get(rid, viewer_scope())
         if stored is None or stored.envelope.get("deleted"):
             return render_template("error.html", status=404, problems=[]), 404
+        if stored.envelope["kind"] == "institution":
+            return institution_page(stored)
         return render_template("record.html", env=stored.envelope, body=stored.envelope["body"])
 
+    add_graph_pages(bp)
+    add_network_pages(bp)
+    add_staff_pages(bp)
     return bp
 
 
@@ -161,6 +168,7 @@ def init_views(app: Flask) -> None:
     """The pages, their locale handling (``api.i18n``) and the vocabulary labels as Jinja
     helpers (the labels are kept in network/data in every locale)."""
     init_i18n(app)
+    init_staff(app)
     app.register_blueprint(root_blueprint())
     app.register_blueprint(views_blueprint())
 
