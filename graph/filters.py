@@ -5,6 +5,8 @@ filter), never an empty page that looks like "no such records".
 """
 from __future__ import annotations
 
+from datetime import date
+
 from jembatan.network import errors, vocab
 from jembatan.network.hlc import HLC_RE
 from jembatan.network.ids import KINDS, parse_rid
@@ -15,6 +17,7 @@ from .textindex import MAX_QUERY_CHARS
 
 MAX_LIMIT = 500
 MAX_CHANGES_LIMIT = 10_000
+MAX_EVENTS = 1000
 
 
 def _problem(field: str, detail: str) -> errors.ValidationError:
@@ -69,6 +72,25 @@ def check_query(q: RecordQuery) -> RecordQuery:
     if q.cursor is not None and not isinstance(q.cursor, str):
         raise errors.BadRequest("invalid cursor")
     return q
+
+
+def check_events(start, end, scope, country, limit) -> frozenset[str]:
+    """Raise ValidationError naming the first bad argument of ``Store.events``; return the scope."""
+    for name, value in (("start", start), ("end", end)):
+        try:
+            date.fromisoformat(value)
+            if len(value) != 10:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise _problem(name, "Must be a date YYYY-MM-DD.") from None
+    if end < start:
+        raise _problem("end", "Must not be before start.")
+    if country is not None and country not in vocab.countries():
+        raise _problem("country", "Not an ISO 3166-1 alpha-2 country code known to CLDR.")
+    _check_int("limit", limit, 1, MAX_EVENTS)
+    if limit is None:
+        raise _problem("limit", f"Must be an integer from 1 to {MAX_EVENTS}.")
+    return check_scope(scope)
 
 
 def check_search_text(text) -> str:

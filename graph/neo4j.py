@@ -41,7 +41,8 @@ from jembatan.network.vocab import VISIBILITIES
 from . import neo4j_graph, neo4j_query, neo4j_search, neo4j_tallies, tallies
 from . import quarantine as quarantine_rules
 from .cursor import CursorCodec
-from .filters import check_changes_limit, check_query, check_scope, check_search_text
+from .filters import (check_changes_limit, check_events, check_query, check_scope,
+                      check_search_text)
 from .neo4j_apply import BatchWriter
 from .neo4j_schema import META_KEY, count_key, new_epoch, setup
 from .prepare import Prepared
@@ -281,6 +282,14 @@ class Neo4jStore:
         rows = self._read("MATCH (c:Checkpoint {peer: $peer}) RETURN c.cursor AS cursor",
                           {"peer": peer})
         return rows[0]["cursor"] if rows else None
+
+    @_translated
+    def events(self, start: str, end: str, scope: frozenset[str] = PUBLIC, *,
+               country: str | None = None, limit: int = 500) -> list[StoredRecord]:
+        scope = check_events(start, end, scope, country, limit)
+        rows = self._read(neo4j_query.EVENTS, {"start": start, "end": end, "scope": sorted(scope),
+                                               "country": country, "n": limit})
+        return neo4j_query.records(rows[0]["rows"], newest_first=False, key=lambda row: row[3])
 
     @_translated
     def counts(self, scope: frozenset[str] = LOCAL) -> dict[str, int]:

@@ -189,7 +189,8 @@ class BatchWriter:
             records[LABELS[p.kind]].append({
                 "id": rid, "kind": p.kind, "version": p.version, "hlc": p.hlc,
                 "visibility": p.visibility, "deleted": p.deleted, "seq": seq, "hash": p.hash,
-                "envelope": p.text, "country": p.country, "trl": p.trl, "stage": p.stage, "props": p.props,
+                "envelope": p.text, "country": p.country, "trl": p.trl, "stage": p.stage,
+                "starts_on": p.starts_on, "props": p.props,
                 "search_title": search[0] if search else None,
                 "search_body": search[1] if search else None,
                 "search_facets": facets(p.kind, p.visibility, seq) if search else None,

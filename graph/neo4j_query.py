@@ -105,10 +105,18 @@ def record(row) -> StoredRecord:
     return StoredRecord(json.loads(row["envelope"]), row["seq"], row["hash"])
 
 
-def records(rows: list, *, newest_first: bool) -> list[StoredRecord]:
-    """The [envelope, seq, hash] triples of a COLLECT query, in seq order."""
-    rows = sorted(rows, key=lambda row: row[1], reverse=newest_first)
-    return [StoredRecord(json.loads(env), seq, digest) for env, seq, digest in rows]
+def records(rows: list, *, newest_first: bool, key=lambda row: row[1]) -> list[StoredRecord]:
+    """The [envelope, seq, hash, …] rows of a COLLECT query, in seq order (or ``key``'s)."""
+    rows = sorted(rows, key=key, reverse=newest_first)
+    return [StoredRecord(json.loads(env), seq, digest) for env, seq, digest, *_ in rows]
+
+
+# Events by first day: a range on the Event label's starts_on index (``Store.events``)
+EVENTS = ("MATCH (r:Event) WHERE r.starts_on >= $start AND r.starts_on <= $end AND r:Record"
+          " AND NOT r.deleted AND r.visibility IN $scope"
+          " AND ($country IS NULL OR r.country = $country)"
+          " WITH r ORDER BY r.starts_on, r.seq LIMIT $n"
+          " RETURN collect([r.envelope, r.seq, r.hash, [r.starts_on, r.seq]]) AS rows")
 
 
 def list_query(q: RecordQuery) -> tuple[str, dict] | None:

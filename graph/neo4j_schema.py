@@ -4,13 +4,14 @@
       + :Institution … :Event        the kind of a rid (``projection.LABELS``), also on stubs
       + :Country / :Field            the places and fields records point at
       + :Record {kind, version, hlc, visibility, deleted, seq, hash, envelope, country, trl,
-                 stage, props, search_title, search_body, search_facets,
+                 stage, starts_on, props, search_title, search_body, search_facets,
                  shadow_vis, shadow_hash, shadow}
                                      a node whose record was received (tombstones included);
                                      ``envelope`` is the canonical JSON, served byte for byte;
                                      ``props`` the graph node's display properties (JSON), so
                                      a neighbourhood does not fetch and parse whole envelopes;
-                                     ``shadow*`` its shadow tombstone (``graph.store``), if any
+                                     ``shadow*`` its shadow tombstone (``graph.store``), if any;
+                                     ``starts_on`` an event's first day (the calendar)
     ()-[:OWNS {owner, …}]->()        the projection's edges; ``owner`` is the rid of the record
                                      whose body names the edge, other properties are its props
     (:StoreMeta {key: "store"})      schema version, cursor key, tokenizer version, the change
@@ -49,8 +50,9 @@ from jembatan.network.vocab import VISIBILITIES
 from . import tallies, textindex
 from .projection import LABELS
 
-#: 2: shadows, the quarantine and the epoch; 3: the tallies (an older database gains them when opened)
-SCHEMA_VERSION = 3
+#: 2: shadows, the quarantine and the epoch; 3: the tallies; 4: events' starts_on (an older
+#: database gains what it lacks when opened)
+SCHEMA_VERSION = 4
 META_KEY = "store"
 SEARCH_INDEX = "record_search"
 #: records per seq bucket (a search that matches many records ranks them bucket by bucket)
@@ -73,7 +75,7 @@ EDGE_TYPES = OWN_OUT + OWN_IN
 EDGE_PROPS = {"PARTY_TO": ("role",), "ENDORSES": ("version",)}
 #: a record node's properties, all written on every write (a None removes one)
 RECORD_PROPS = ("kind", "version", "hlc", "visibility", "deleted", "seq", "hash", "envelope",
-                "country", "trl", "stage", "props", "search_title", "search_body", "search_facets",
+                "country", "trl", "stage", "starts_on", "props", "search_title", "search_body", "search_facets",
                 "shadow_vis", "shadow_hash", "shadow")
 
 
@@ -103,10 +105,12 @@ _DDL = (
     "CREATE CONSTRAINT tally_key IF NOT EXISTS FOR (t:Tally) REQUIRE t.key IS UNIQUE",
     "DROP INDEX tally_slice IF EXISTS",   # the first index of schema 3, narrower
     "CREATE INDEX tally_cells IF NOT EXISTS FOR (t:Tally) ON (t.scope, t.measure, t.field, t.c1)",
+    # the calendar: events by first day
+    "CREATE INDEX event_starts_on IF NOT EXISTS FOR (n:Event) ON (n.starts_on)",
 )
 SCHEMA_NAMES = frozenset(
     ["node_id", "record_seq", "store_meta_key", "checkpoint_peer", "quarantine_id", SEARCH_INDEX,
-     "tally_key", "tally_cells"]
+     "tally_key", "tally_cells", "event_starts_on"]
     + [f"{label.lower()}_seq" for label in KIND_LABELS])
 
 
@@ -161,6 +165,8 @@ def setup(driver, database: str) -> bytes:
                 if "AlreadyExists" not in (exc.code or ""):
                     raise
         driver.execute_query("CALL db.awaitIndexes(300)", database_=database)
+    if meta is not None and int(meta.get("schema_version", 0)) < 4:
+        _derive_starts_on(driver, database)
     initial = {"schema_version": SCHEMA_VERSION, "cursor_key": secrets.token_hex(32),
                "seq": 0, "writes": 0, "tallies": tallies.VERSION, **dict.fromkeys(COUNT_KEYS, 0)}
     # MERGE under the uniqueness constraint: concurrent openers agree on one meta node; a
@@ -181,6 +187,27 @@ def setup(driver, database: str) -> bytes:
         from .neo4j_tallies import rebuild
         rebuild(driver, database)
     return bytes.fromhex(meta["cursor_key"])
+
+
+def _derive_starts_on(driver, database: str, batch: int = 1000) -> None:
+    """Give every live event of an older database its ``starts_on``, in batches (idempotent:
+    a writer sets the same value)."""
+    import json
+
+    after = -1
+    while True:
+        rows = driver.execute_query(
+            "MATCH (r:Event) WHERE r.seq > $after AND r:Record AND NOT r.deleted"
+            " RETURN r.id AS id, r.seq AS seq, r.envelope AS env ORDER BY r.seq LIMIT $n",
+            {"after": after, "n": batch}, routing_=RoutingControl.READ, database_=database).records
+        if not rows:
+            return
+        driver.execute_query(
+            "UNWIND $rows AS u MATCH (r:Node {id: u.id}) WHERE r.seq = u.seq SET r.starts_on = u.day",
+            {"rows": [{"id": row["id"], "seq": row["seq"],
+                       "day": json.loads(row["env"])["body"]["starts_on"]} for row in rows]},
+            database_=database)
+        after = rows[-1]["seq"]
 
 
 def rebuild_search(driver, database: str, batch: int = 1000) -> None:

@@ -37,6 +37,7 @@ class Prepared(NamedTuple):
     shadow: tuple[str, str, str] | None = None  # (visibility, content hash, canonical text) of
                                                # the record's shadow tombstone (``prepare``)
     facts: tuple | None = None                 # what it adds to the tallies (``tallies.facts``)
+    starts_on: str | None = None               # an event's first day (the calendar's column)
 
 
 def encode(env: dict) -> tuple[str, str]:
@@ -85,10 +86,11 @@ def prepare(env: dict, shadow: dict | None = None) -> Prepared:
     text, digest = encode(env)
     body, kind = env["body"], env["kind"]
     node, edges = project(env)
-    country = trl = stage = None
+    country = trl = stage = starts_on = None
     if body is not None:
         if kind in ("institution", "event"):
             country = body.get("country")
+            starts_on = body.get("starts_on")
         elif kind == "technology":
             trl, stage = body.get("trl"), body.get("stage")
         elif kind == "demand":
@@ -99,4 +101,4 @@ def prepare(env: dict, shadow: dict | None = None) -> Prepared:
         tuple((e.src, e.type, e.dst, json.dumps(e.props, sort_keys=True) if e.props else None)
               for e in edges),
         country, trl, stage, json.dumps(node.props, ensure_ascii=False, sort_keys=True),
-        shadowed, tallies.facts(env))
+        shadowed, tallies.facts(env), starts_on)

@@ -24,7 +24,8 @@ from . import quarantine as quarantine_rules
 from . import sqlite_graph, sqlite_query, sqlite_search, sqlite_tallies, tallies
 from .sqlite_query import _marks
 from .cursor import CursorCodec
-from .filters import check_changes_limit, check_query, check_scope, check_search_text
+from .filters import (check_changes_limit, check_events, check_query, check_scope,
+                      check_search_text)
 from .sqlite_apply import BatchWriter, save_checkpoint, save_quarantine
 from .sqlite_schema import configure, new_epoch, setup
 from .store import (LOCAL, PUBLIC, QUARANTINE_MAX, REJECTED, BatchRejected, Outcome, Page,
@@ -240,6 +241,21 @@ class SqliteStore:
         row = self._conn().execute("SELECT cursor FROM checkpoints WHERE peer = ?",
                                    (peer,)).fetchone()
         return row[0] if row else None
+
+    @_translated
+    def events(self, start: str, end: str, scope: frozenset[str] = PUBLIC, *,
+               country: str | None = None, limit: int = 500) -> list[StoredRecord]:
+        vis = sorted(check_events(start, end, scope, country, limit))
+        where = ("starts_on BETWEEN ? AND ? AND kind = 'event' AND deleted = 0"
+                 f" AND visibility IN ({_marks(vis)})")
+        params: list = [start, end, *vis]
+        if country is not None:
+            where += " AND country = ?"
+            params.append(country)
+        rows = self._conn().execute(
+            f"SELECT envelope, seq, hash FROM records WHERE {where} ORDER BY starts_on, seq LIMIT ?",
+            (*params, limit)).fetchall()
+        return [StoredRecord(None, seq, digest, text=env) for env, seq, digest in rows]
 
     @_translated
     def counts(self, scope: frozenset[str] = LOCAL) -> dict[str, int]:

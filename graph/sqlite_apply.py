@@ -112,7 +112,8 @@ class BatchWriter:
             p, seq = st.write
             shadow = p.shadow or (None, None, None)   # a write without one clears the old one
             record_rows.append((st.nid, p.kind, p.version, p.hlc, p.visibility, int(p.deleted),
-                                seq, p.hash, p.text, p.country, p.trl, p.stage, *shadow))
+                                seq, p.hash, p.text, p.country, p.trl, p.stage, *shadow,
+                                p.starts_on))
             owner = st.nid
             for src, typ, dst, props in p.edges:
                 edge_rows.append((nids[src], typ, nids[dst], owner, seq, props))
@@ -129,13 +130,14 @@ class BatchWriter:
             c.executemany("DELETE FROM edges WHERE owner = ?", [(n,) for n in replaced])
         c.executemany(
             "INSERT INTO records(id, kind, version, hlc, visibility, deleted, seq, hash, envelope,"
-            " country, trl, stage, shadow_vis, shadow_hash, shadow)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+            " country, trl, stage, shadow_vis, shadow_hash, shadow, starts_on)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
             " kind = excluded.kind, version = excluded.version, hlc = excluded.hlc,"
             " visibility = excluded.visibility, deleted = excluded.deleted, seq = excluded.seq,"
             " hash = excluded.hash, envelope = excluded.envelope, country = excluded.country,"
             " trl = excluded.trl, stage = excluded.stage, shadow_vis = excluded.shadow_vis,"
-            " shadow_hash = excluded.shadow_hash, shadow = excluded.shadow", record_rows)
+            " shadow_hash = excluded.shadow_hash, shadow = excluded.shadow,"
+            " starts_on = excluded.starts_on", record_rows)
         if edge_rows:
             # OR IGNORE: a body may name the same target twice (e.g. a demand's repeated field)
             c.executemany("INSERT OR IGNORE INTO edges(src, type, dst, owner, seq, props) "

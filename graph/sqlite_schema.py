@@ -5,6 +5,7 @@
                                      a record's row in ``records`` and ``search`` uses the same integer
     records(id, kind, version, ...)  the latest copy of each record (tombstones included) with its
                                      canonical JSON, content hash, latest change seq and filter columns
+                                     (an event's ``starts_on`` among them, for the calendar)
     edges(src, type, dst, owner)     the graph projection; ``owner`` is the record whose body names the edge,
                                      ``seq`` its latest change
     search(title, body)              FTS5, contentless, tokens from ``textindex`` (ascii tokenizer)
@@ -16,7 +17,7 @@
 
 A record's shadow tombstone (``graph.store``) lives in its row: ``shadow_vis``, ``shadow_hash``
 and ``shadow`` (canonical JSON), all NULL when it has none. Schema version 2 added them, the
-quarantine and the epoch; version 3 the tallies. Opening an older file adds what it lacks in
+quarantine and the epoch; version 3 the tallies; version 4 the events' first day. Opening an older file adds what it lacks in
 place; the tallies are derived from the records whenever their ``tallies.VERSION`` changes.
 
 A node is a stub when it has no live record (never received, or a tombstone): the graph
@@ -32,7 +33,7 @@ from jembatan.network.errors import StoreError
 
 from . import sqlite_tallies, tallies, textindex
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 log = logging.getLogger(__name__)
 
 _TABLES = """
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS records (
     shadow_hash TEXT,                    -- its content hash
     -- after the small columns, so filters read them without walking the envelope's overflow pages
     envelope   TEXT NOT NULL,            -- canonical JSON (RFC 8785), served byte for byte
-    shadow     TEXT                      -- the shadow tombstone's canonical JSON
+    shadow     TEXT,                     -- the shadow tombstone's canonical JSON
+    starts_on  TEXT                      -- event: its first day (ISO), the calendar's key
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_seq ON records(seq);
 CREATE INDEX IF NOT EXISTS records_kind_seq ON records(kind, seq);
@@ -114,7 +116,11 @@ CREATE INDEX IF NOT EXISTS quarantine_reason ON quarantine(reason, id);
 # Columns a version 1 file lacks, added in place (at the end of the row: a migrated file
 # reads shadow_vis past the envelope, which only a read outside the record's scope does).
 _ADDED_COLUMNS = (("records", "shadow_vis", "TEXT"), ("records", "shadow_hash", "TEXT"),
-                  ("records", "shadow", "TEXT"))
+                  ("records", "shadow", "TEXT"), ("records", "starts_on", "TEXT"))
+# Indexes on added columns: made after the columns are
+_ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS records_starts_on ON records(starts_on) WHERE starts_on IS NOT NULL;
+"""
 
 # Contentless: the text lives in records.envelope already; an old version's entries are
 # removed with FTS5's 'delete' command by re-tokenising the old envelope, which is why the
@@ -185,6 +191,11 @@ def setup(conn: sqlite3.Connection) -> bytes:
         for statement in _statements(_TABLES + _SEARCH + sqlite_tallies.DDL):
             conn.execute(statement)
         _add_columns(conn)
+        for statement in _statements(_ADDED_INDEXES):
+            conn.execute(statement)
+        if version is not None and int(version) < 4:
+            conn.execute("UPDATE records SET starts_on = json_extract(envelope, '$.body.starts_on')"
+                         " WHERE kind = 'event' AND deleted = 0")
         if _meta(conn, "epoch") is None:
             _set_meta(conn, "epoch", new_epoch())
         _set_meta(conn, "schema_version", str(SCHEMA_VERSION))

@@ -253,6 +253,12 @@ class Store(Protocol):
         number of agreements, then by the ids (lexicographically). ``NotFound`` if either
         end is not a live institution within ``scope``."""
 
+    def events(self, start: str, end: str, scope: frozenset[str] = PUBLIC, *,
+               country: str | None = None, limit: int = 500) -> list[StoredRecord]:
+        """Live events within ``scope`` whose first day (``starts_on``) is from ``start`` to
+        ``end`` (ISO dates, both included), optionally held in ``country``: by first day, then
+        seq; at most ``limit`` (1 to 1000)."""
+
     def counts(self, scope: frozenset[str] = LOCAL) -> dict[str, int]:
         """Live (non-deleted) records per kind."""
 

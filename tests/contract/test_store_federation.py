@@ -143,15 +143,15 @@ def test_shadows_are_invisible_to_lists_search_counts_and_the_graph(store, rec):
 
 def test_a_prepared_record_has_no_shadow_unless_given(rec):
     inst = rec.institution()
-    assert Prepared._fields[-2:] == ("shadow", "facts")
+    assert Prepared._fields[-3:] == ("shadow", "facts", "starts_on")
     assert prepare(inst).shadow is None
     new, shadow = narrowed(rec, inst, "alliance")
     p = prepare(new, shadow=shadow)
     assert p.shadow == ("public", content_hash(shadow), text(shadow))
     assert p.hash == content_hash(new)
-    # a Prepared of the old shape (no shadow or facts given) still builds
-    old = Prepared(*prepare(inst)[:-2])
-    assert old.shadow is None and old.facts is None
+    # a Prepared of the old shape (no shadow, facts or first day given) still builds
+    old = Prepared(*prepare(inst)[:-3])
+    assert old.shadow is None and old.facts is None and old.starts_on is None
 
 
 @pytest.mark.parametrize("change, message", [
@@ -385,16 +385,18 @@ def test_each_sqlite_store_has_its_own_epoch(tmp_path):
 
 # -- a store made by the previous schema version ---------------------------------------------
 
-def test_a_version_1_sqlite_file_gains_shadows_quarantine_epoch_and_tallies(tmp_path, rec):
+def test_a_version_1_sqlite_file_gains_shadows_quarantine_epoch_tallies_and_days(tmp_path, rec):
     from jembatan.graph.sqlite import SqliteStore
 
     path = str(tmp_path / "old.db")
     inst = rec.institution()
+    event = rec.event(organisers=[inst["rid"]])
     s = SqliteStore(path)
-    s.apply([inst])
+    s.apply([inst, event])
     s.close()
     conn = sqlite3.connect(path)          # back to the version 1 layout
-    for column in ("shadow_vis", "shadow_hash", "shadow"):
+    conn.execute("DROP INDEX records_starts_on")
+    for column in ("shadow_vis", "shadow_hash", "shadow", "starts_on"):
         conn.execute(f"ALTER TABLE records DROP COLUMN {column}")
     conn.execute("DROP TABLE quarantine")
     conn.execute("DROP TABLE tallies")
@@ -406,6 +408,7 @@ def test_a_version_1_sqlite_file_gains_shadows_quarantine_epoch_and_tallies(tmp_
     s = SqliteStore(path)
     try:
         assert s.get(inst["rid"]).envelope == inst and s.get(inst["rid"]).shadow is None
+        assert [r.rid for r in s.events("2024-09-01", "2024-09-30")] == [event["rid"]]
         assert s.tally("member", PUBLIC, group=("c1", "k1")) == [("CN", "university", 1, 0)]
         assert re.fullmatch(r"[0-9a-f]{32}", s.epoch())
         new, shadow = narrowed(rec, inst, "alliance")
@@ -415,19 +418,23 @@ def test_a_version_1_sqlite_file_gains_shadows_quarantine_epoch_and_tallies(tmp_
     finally:
         s.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
     conn.close()
 
 
-def test_a_version_1_neo4j_database_gains_quarantine_epoch_and_tallies(neo4j_url, neo4j_admin, rec):
+def test_a_version_1_neo4j_database_gains_quarantine_epoch_tallies_and_days(neo4j_url, neo4j_admin,
+                                                                          rec):
     from jembatan.graph.neo4j import Neo4jStore
 
     inst = rec.institution()
+    event = rec.event(organisers=[inst["rid"]])
     s = Neo4jStore.from_url(neo4j_url)
-    s.apply([inst])
+    s.apply([inst, event])
     s.close()
     neo4j_admin.execute_query("MATCH (m:StoreMeta) SET m.schema_version = 1"
                               " REMOVE m.epoch, m.quarantine_seq, m.tallies", database_="neo4j")
+    neo4j_admin.execute_query("MATCH (r:Event) REMOVE r.starts_on", database_="neo4j")
+    neo4j_admin.execute_query("DROP INDEX event_starts_on", database_="neo4j")
     neo4j_admin.execute_query("MATCH (t:Tally) DELETE t", database_="neo4j")
     for name in ("quarantine_id", "tally_key"):
         neo4j_admin.execute_query(f"DROP CONSTRAINT {name}", database_="neo4j")
@@ -435,6 +442,7 @@ def test_a_version_1_neo4j_database_gains_quarantine_epoch_and_tallies(neo4j_url
     try:
         assert re.fullmatch(r"[0-9a-f]{32}", s.epoch())
         assert s.tally("member", PUBLIC, group=("c1", "k1")) == [("CN", "university", 1, 0)]
+        assert [r.rid for r in s.events("2024-09-01", "2024-09-30")] == [event["rid"]]
         new, shadow = narrowed(rec, inst, "alliance")
         s.apply([prepare(new, shadow=shadow)], quarantine=[entry(), entry()])
         assert [e.id for e in s.quarantined()] == [2, 1]
@@ -445,4 +453,4 @@ def test_a_version_1_neo4j_database_gains_quarantine_epoch_and_tallies(neo4j_url
                                      database_="neo4j").records[0]
     names = {r["name"] for r in neo4j_admin.execute_query("SHOW CONSTRAINTS YIELD name",
                                                           database_="neo4j").records}
-    assert meta["v"] == 3 and {"quarantine_id", "tally_key"} <= names
+    assert meta["v"] == 4 and {"quarantine_id", "tally_key"} <= names

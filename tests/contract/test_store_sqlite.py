@@ -55,7 +55,7 @@ def test_the_file_holds_canonical_text(sq, path, rec):
 def test_wal_and_schema_version(sq, path):
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
     key = conn.execute("SELECT value FROM meta WHERE key = 'cursor_key'").fetchone()[0]
     conn.close()
     SqliteStore(path).close()   # opening again changes nothing
