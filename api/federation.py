@@ -46,7 +46,8 @@ class EndorseArgs(ma.Schema):
                        "longer the current one."})
 
 
-def federation_status() -> dict:
+def federation_status(scope: frozenset[str] | None = None) -> dict:
+    """The node's sync state; record counts within ``scope`` (default: the caller's)."""
     st = node_state()
     store = st.store
     registry = st.registry
@@ -56,7 +57,7 @@ def federation_status() -> dict:
         "node": st.node.node_id,
         "epoch": store.epoch(),
         "last_seq": store.last_seq(),
-        "records": store.counts(read_scope()),
+        "records": store.counts(read_scope() if scope is None else scope),
         "registry": None if registry is None else {
             "alliance": registry.alliance, "serial": registry.serial,
             "issued_at": registry.issued_at,

@@ -3,8 +3,12 @@
     /                          → the locale negotiated from Accept-Language
     /<locale>/                 home: the alliance's statistics, with charts
     /<locale>/catalogue        search and browse records, with facets and pagination
-    /<locale>/flows            technology flows between countries: a Sankey chart, corridors, CSV
-    /<locale>/records/<rid>    one record
+    /<locale>/flows            technology flows between countries: a Sankey chart, corridors,
+                               the matrix, CSV
+    /<locale>/records/<rid>    one record (an institution's page: ``views_graph``)
+
+and, added by their modules: the graph explorer (``views_graph``), the events calendar and
+the federation's status (``views_network``), staff sign-in and forms (``views_staff``).
 
 Pages read the store as the API does (``viewer_scope``: anonymous visitors see public
 records). Every label comes from the message catalogs or CLDR (``api.i18n``); record text
@@ -124,8 +128,11 @@ def views_blueprint() -> Blueprint:
                             for (p, r), c in sorted(cells.items()) if c.agreements],
                   "name": _("Agreements")}
         total = flows.total(cells)
+        providers = sorted({p for p, _ in cells}, key=country_name)
+        recipients = sorted({r for _, r in cells}, key=country_name)
         return render_template(
             "flows.html", given=given, corridors=top, sankey=sankey, total=total.agreements,
+            providers=providers, recipients=recipients, cells=cells,
             values=_money(flows.money(total.values)),
             money=lambda cell: _money(flows.money(cell.values)),
             csv_url=url_for("flows.matrix", **dict(given, format="csv")),

@@ -137,6 +137,17 @@ def test_the_flows_page_draws_every_agreement_once(node):
     assert format_currency(7500000, "CNY", locale="th") in html
 
 
+def test_the_flows_matrix_sums_to_the_agreements(node):
+    for _ in range(3):
+        node.created("agreement")
+    html = node.client.get("/th/flows").get_data(as_text=True)
+    matrix = re.search(r'<table class="data matrix">(.*?)</table>', html, re.S).group(1)
+    values = [int(v) for v in re.findall(r'<td class="value[^"]*">(\d+)</td>', matrix)]
+    assert sum(values) == 3 and max(values) >= 1
+    heads = {unescape(h) for h in re.findall(r'<th scope="(?:row|col)">([^<]+)</th>', matrix)}
+    assert heads & set(Locale.parse("th").territories.values())      # countries named in Thai
+
+
 def test_the_flows_page_filters_by_period(node):
     node.created("agreement")
     html = node.client.get("/en/flows?from=2026&to=2030&kind=").get_data(as_text=True)
