@@ -23,6 +23,7 @@ from jembatan.graph import open_store
 from jembatan.network.keys import load_keyring, read_key_infos
 
 from .cli_keys import dir_option
+from .demo_showcase import showcase
 from .node import NodeConfig, Tokens, init_node, load_node
 from .store_copy import redact
 
@@ -45,9 +46,11 @@ def _build_demo(home: Path, scale: int, store_url: str | None) -> NodeConfig:
         key = load_keyring(cfg.home).current()
         outcomes = store.apply(sign_all(generate(scale, origin=cfg.node_id), key, cfg.node_id),
                                all_or_nothing=True)
+        shown = showcase(store, key, cfg.node_id)
     finally:
         store.close()
-    (cfg.home / DEMO_MARKER).write_text(json.dumps({"scale": scale, "records": len(outcomes)}) + "\n")
+    (cfg.home / DEMO_MARKER).write_text(json.dumps(
+        {"scale": scale, "records": len(outcomes) + len(shown), "showcase": shown}) + "\n")
     click.echo(f"Imported {len(outcomes)} demo records", err=True)
     return cfg
 

@@ -2,7 +2,8 @@
 
     DIR/alliance/         root key and registry (the alliance secretariat)
     DIR/<node>/           three member nodes, each with its own generated catalogue
-    DIR/federation.json   ports, node ids and the demo's two cross-node agreements
+    DIR/federation.json   ports, node ids, the demo's two cross-node agreements and the hub's
+                          showcase records (``demo_showcase``)
 
 Jakarta and Bangkok pull from the hub, the hub from both: Bangkok never talks to Jakarta and
 still holds Jakarta's records after a sync, verified against Jakarta's key — the hub relays
@@ -30,6 +31,7 @@ from jembatan.network.registry import admit, install_registry, new_document, pub
 from jembatan.network.signing import sign_all, sign_envelope
 from jembatan.sync.peers import PEERS_FILE, Peers
 
+from .demo_showcase import showcase
 from .node import init_node, load_node
 
 STATE_FILE = "federation.json"
@@ -85,7 +87,10 @@ def build(home: Path, scale: int, ports: list[int], say=print) -> dict:
         for other in n.pulls_from:
             peers.add(urls[other])
     agreements = _agreements(home)
-    state = {"scale": scale, "ports": ports, "urls": urls, "agreements": agreements}
+    with closing(open_store(load_node(home / HUB).store_url)) as store:
+        shown = showcase(store, load_keyring(home / HUB).current(), HUB)
+    state = {"scale": scale, "ports": ports, "urls": urls, "agreements": agreements,
+             "showcase": shown}
     (home / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     return state
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import date
 from pathlib import Path
 
 import openpyxl
@@ -436,8 +437,13 @@ def test_demo_builds_once_and_round_trips_every_kind(tmp_path: Path, runner: Cli
     token = result.stdout.strip().rsplit(" ", 1)[1]
     assert Tokens(home).role_of(token) == "editor"
     counts, seq = state(home)
-    assert sum(counts.values()) == 500 and seq == 500
+    # the generated alliance and the showcase: a Chinese-only technology and the next forum
+    assert sum(counts.values()) == 502 and seq == 502
     assert all(e["origin"] == load_node(home).node_id for e in records(home))
+    shown = json.loads((home / "demo.json").read_text())["showcase"]
+    by_rid = {e["rid"]: e for e in records(home)}
+    assert set(by_rid[shown["chinese_only"]]["body"]["title"]) == {"zh-Hans"}
+    assert by_rid[shown["next_event"]]["body"]["starts_on"] > date.today().isoformat()
 
     result = runner.invoke(cli, ["demo", "--dir", str(home), "--no-serve"])
     assert result.exit_code == 0 and "Reusing" in result.stderr
