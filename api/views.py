@@ -31,6 +31,7 @@ from jembatan.network import errors, vocab
 from jembatan.network.schemas import Country, FieldCode
 from jembatan.network.text import CleanString
 
+from .facets import facet_counts
 from .flows import FlowArgs
 from .i18n import DEFAULT_LOCALE, LOCALES, country_name, fmt_currency, init_i18n, negotiate
 from .records import RESOURCE_KINDS, Cursor, node_state
@@ -107,7 +108,8 @@ def views_blueprint() -> Blueprint:
                             limit=PAGE, cursor=args["cursor"])
         store = node_state().store
         page = store.search(args["q"], query) if args["q"] else store.list(query)
-        return render_template("catalogue.html", args=args, page=page,
+        facets = facet_counts(store, viewer_scope(), RESOURCE_KINDS, args)
+        return render_template("catalogue.html", args=args, page=page, facets=facets,
                                records=[r.envelope for r in page.items], kinds=RESOURCE_KINDS,
                                countries=vocab.ALLIANCE_COUNTRIES, fields=vocab.fields(),
                                stages=vocab.STAGES)
