@@ -31,6 +31,7 @@ from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
 import jembatan.translations
+from jembatan.network import vocab
 from jembatan.network.vocab import UI_LOCALES
 
 #: the UI locales as they appear in URLs, in the order the language switcher lists them
@@ -246,6 +247,24 @@ def fmt_list(items: Iterable[Any], style: str = "standard") -> str:
                        locale=_current_babel_locale())
 
 
+def _labelled(entries: dict, code: Any) -> str:
+    entry = entries.get(code)
+    return vocab.label(entry, current_locale()) if entry else str(code)
+
+
+def enum_label(vocabulary: str, code: str) -> str:
+    """A vocabulary code's label in the reader's language (network/data keeps every locale)."""
+    return _labelled(vocab.enum_labels(vocabulary), code)
+
+
+def field_label(code: str) -> str:
+    return _labelled({c: f["labels"] for c, f in vocab.fields().items()}, code)
+
+
+def trl_label(level: int | str) -> str:
+    return _labelled({n: t["labels"] for n, t in vocab.trl_levels().items()}, int(level))
+
+
 def _language_name_here(tag: str, locale: str | None = None) -> str:
     return language_name(tag, locale or current_locale())
 
@@ -275,6 +294,10 @@ def init_i18n(app: Flask) -> Babel:
         "fmt_list": fmt_list,
         "language_name": _language_name_here,
         "pick_text": _pick_text_here,
+        "enum_label": enum_label,
+        "field_label": field_label,
+        "trl_label": trl_label,
+        "transfer_mode_label": lambda code: enum_label("transfer_mode", code),
     }
     app.jinja_env.globals.update(helpers, LOCALES=LOCALES, current_locale=current_locale)
     app.jinja_env.filters.update(helpers)

@@ -33,7 +33,7 @@ from jembatan.network.text import CleanString
 
 from .facets import facet_counts
 from .flows import FlowArgs
-from .i18n import DEFAULT_LOCALE, LOCALES, country_name, fmt_currency, init_i18n, negotiate
+from .i18n import LOCALES, country_name, fmt_currency, init_i18n, negotiate
 from .records import RESOURCE_KINDS, Cursor, node_state
 from .views_graph import add_graph_pages, institution_page
 from .views_network import add_network_pages
@@ -180,20 +180,7 @@ def init_views(app: Flask) -> None:
     init_staff(app)
     app.register_blueprint(root_blueprint())
     app.register_blueprint(views_blueprint())
-
-    def labelled(entries: dict, code) -> str:
-        entry = entries.get(code)
-        return vocab.label(entry, g.get("locale", DEFAULT_LOCALE)) if entry else str(code)
-
-    helpers = {
-        "enum_label": lambda vocabulary, code: labelled(vocab.enum_labels(vocabulary), code),
-        "field_label": lambda code: labelled({c: f["labels"] for c, f in vocab.fields().items()}, code),
-        "trl_label": lambda level: labelled({n: t["labels"] for n, t in vocab.trl_levels().items()},
-                                            int(level)),
-        "transfer_mode_label": lambda code: labelled(vocab.enum_labels("transfer_mode"), code),
-    }
-    app.jinja_env.globals.update(helpers, locales=LOCALES)
-    app.jinja_env.filters.update(helpers)
+    app.jinja_env.globals.update(locales=LOCALES)
 
     @app.after_request
     def nosniff(response: Response) -> Response:

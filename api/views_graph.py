@@ -43,7 +43,8 @@ from jembatan.network.schemas import Country, RidRef
 from jembatan.network.text import CleanString
 
 from .graph import NODE_KINDS, PathArgs, paths_doc
-from .i18n import country_name, fmt_date, fmt_number, language_name, pick_text
+from .i18n import (country_name, enum_label, field_label, fmt_date, fmt_number, language_name,
+                   pick_text)
 from .records import json_response, node_state
 from .views_staff import viewer_scope
 
@@ -60,11 +61,6 @@ _RID = attrgetter("rid")
 
 # --- labels in the reader's language ---------------------------------------------------------
 
-def enum_label(vocabulary: str, code: str) -> str:
-    entry = vocab.enum_labels(vocabulary).get(code)
-    return vocab.label(entry, g.locale) if entry else str(code)
-
-
 def kind_label(kind: str) -> str:
     """The name of a node kind: a record kind, a country or a technology field."""
     if kind == "country":
@@ -72,11 +68,6 @@ def kind_label(kind: str) -> str:
     if kind == "field":
         return _("Technology field")
     return enum_label("record_kind", kind)
-
-
-def _field_label(code: str) -> str:
-    entry = vocab.fields().get(code)
-    return vocab.label(entry["labels"], g.locale) if entry else code
 
 
 def node_doc(node_id: str, kind: str, props: dict, stub: bool = False) -> dict[str, Any]:
@@ -92,7 +83,7 @@ def node_doc(node_id: str, kind: str, props: dict, stub: bool = False) -> dict[s
         return {**doc, "label": country_name(code), "country": code,
                 "country_name": country_name(code)}
     if kind == "field":
-        return {**doc, "label": _field_label(code)}
+        return {**doc, "label": field_label(code)}
     if stub:    # referenced, never received (or deleted): nothing to show but its kind
         return {**doc, "label": _("%(kind)s not received yet", kind=doc["kind_label"])}
     subkind = props.get("subkind")
