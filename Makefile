@@ -9,7 +9,7 @@ DEMO_DIR ?= var/demo
 SCALE  ?= 1
 PORT   ?= 5000
 
-.PHONY: install neo4j couch demo test bench clean
+.PHONY: install neo4j couch chromium demo test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +64,14 @@ $(COUCH_STAMP): bench/couch/package.json bench/couch/package-lock.json
 
 couch: $(COUCH_STAMP)
 
-test: install neo4j couch
+# Debian's Chromium for tests/browser (Playwright drives it; Playwright's own browser
+# download is not used), and Noto fonts so the screenshots show Chinese, Thai, Burmese, Khmer
+# and Lao text. JEMBATAN_CHROMIUM may name another executable.
+chromium:
+	command -v chromium >/dev/null && fc-list :lang=my | grep -q . && fc-list :lang=zh | grep -q . || \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-core fonts-noto-cjk)
+
+test: install neo4j couch chromium
 	$(BIN)/pytest -q
 
 # Benchmarks print tables; BENCHMARKS.md records them with the machine's description.

@@ -98,7 +98,8 @@ def views_blueprint() -> Blueprint:
     @bp.route("/catalogue")
     def catalogue() -> str:
         try:
-            args = CatalogueArgs().load(request.args)
+            # a form sends its empty fields
+            args = CatalogueArgs().load({k: v for k, v in request.args.items() if v})
         except ma.ValidationError as exc:
             return render_template("error.html", status=400, problems=errors.flatten_messages(
                 exc.messages)), 400
