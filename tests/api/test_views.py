@@ -84,6 +84,9 @@ def test_the_catalogue_finds_and_filters(node):
     assert "Efficient perovskite solar cells" in html and "Smart irrigation" not in html
     html = node.client.get("/en/catalogue?kind=demand").get_data(as_text=True)
     assert "Smart irrigation system" in html and "perovskite" not in text_of(html).split("Search")[-1]
+    # the form sends its empty choices too: they filter nothing
+    r = node.client.get("/en/catalogue?q=perovskite&kind=&country=&field=&trl=&stage=")
+    assert r.status_code == 200 and "Efficient perovskite solar cells" in r.get_data(as_text=True)
 
 
 def test_a_bad_filter_names_the_field_and_changes_nothing(node):
