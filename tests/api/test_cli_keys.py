@@ -188,5 +188,5 @@ def test_demo_records_are_signed(tmp_path: Path, runner: CliRunner):
     assert result.exit_code == 0, result.output
     reg = registry_for(home, load_node(home).node_id)
     texts = stored_texts(home)
-    assert len(texts) == 500
+    assert len(texts) == 502          # the generated alliance and the two showcase records
     assert all(verify_text(t, reg)["origin"] == load_node(home).node_id for t in texts)

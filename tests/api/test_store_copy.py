@@ -268,8 +268,8 @@ def test_demo_builds_into_the_given_store(tmp_path: Path, runner: CliRunner):
     cfg = load_node(tmp_path / "d")
     assert cfg.store == f"sqlite:///{db}" and not (tmp_path / "d" / "node.db").exists()
     with open_store(cfg.store_url) as store:
-        assert sum(store.counts(LOCAL).values()) == 500
-    assert json.loads((tmp_path / "d" / "demo.json").read_text())["records"] == 500
+        assert sum(store.counts(LOCAL).values()) == 502     # with the two showcase records
+    assert json.loads((tmp_path / "d" / "demo.json").read_text())["records"] == 502
     # the same directory with another store is refused, not silently reused
     other = runner.invoke(cli, ["demo", "--dir", str(tmp_path / "d"), "--store",
                                 f"sqlite:///{tmp_path / 'x.db'}", "--no-serve"])
@@ -335,7 +335,7 @@ def test_demo_on_neo4j(tmp_path: Path, neo4j_server, runner: CliRunner):
     assert result.exit_code == 0, result.output
     assert not (home / "node.db").exists()
     with open_store(load_node(home).store_url) as store:
-        assert sum(store.counts(LOCAL).values()) == 500
+        assert sum(store.counts(LOCAL).values()) == 502
     # a second demo into the same (now full) database is refused
     again = runner.invoke(cli, ["demo", "--dir", str(tmp_path / "again"), "--store", neo4j_server.url,
                                 "--no-serve"])
