@@ -18,6 +18,7 @@ attribute that Jinja escapes.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import marshmallow as ma
@@ -40,6 +41,7 @@ from .views_network import add_network_pages
 from .views_staff import add_staff_pages, init_staff, viewer_scope
 
 PAGE = 20
+HOME_LIST = 5      # upcoming events and latest agreements on the home page
 #: the Content-Security-Policy of every page: our own files only, no inline script or style
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
        " connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none';"
@@ -84,11 +86,17 @@ def views_blueprint() -> Blueprint:
 
     @bp.route("/")
     def home() -> str:
-        stats = flows.stats(node_state().store, viewer_scope())
+        store, scope = node_state().store, viewer_scope()
+        stats = flows.stats(store, scope)
         members = stats["members"]["by_country"]
         trl = stats["technologies"]["by_trl"]
+        today = datetime.now(timezone.utc).date()
         return render_template(
             "home.html", stats=stats,
+            upcoming=[r.envelope for r in store.events(
+                today.isoformat(), (today + timedelta(days=366)).isoformat(), scope, limit=HOME_LIST)],
+            latest=[r.envelope for r in store.list(RecordQuery(
+                kinds=("agreement",), scope=scope, limit=HOME_LIST)).items],
             values=_money(stats["agreements"]["values"]),
             members_chart={"labels": [country_name(c) for c in members],
                            "values": list(members.values()), "name": _("Members")},

@@ -77,6 +77,18 @@ def test_a_record_page_formats_dates_and_money(node):
     assert format_currency(150000, "USD", locale="vi") in html
 
 
+def test_the_home_page_dates_what_comes_and_what_was_signed(node):
+    from datetime import date, timedelta
+
+    soon = date.today() + timedelta(days=40)
+    node.created("event", dict(body("event"), starts_on=soon.isoformat(),
+                               ends_on=soon.isoformat()))
+    node.created("agreement")                      # signed 2025-03-01
+    html = node.client.get("/th/").get_data(as_text=True)
+    assert format_date(soon, "long", locale="th") in html
+    assert format_date(date(2025, 3, 1), "long", locale="th") in html
+
+
 def test_the_catalogue_finds_and_filters(node):
     node.created("technology")
     node.created("demand")
