@@ -28,6 +28,7 @@ from .cli_backup import store_backup, store_new_epoch, store_restore
 from .cli_demo import demo
 from .cli_flows import flows_command, stats_command
 from .cli_keys import key as key_group, registry as registry_group
+from .cli_staff import staff as staff_group
 from .cli_sync import peer as peer_group, quarantine, sync
 from .import_sources import FORMATS, ImportFailed, format_of
 from .node import ROLES, NodeConfig, NodeError, Tokens, init_node, load_node
@@ -373,6 +374,7 @@ cli.add_command(sync)
 cli.add_command(quarantine)
 cli.add_command(flows_command)
 cli.add_command(stats_command)
+cli.add_command(staff_group)
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ agreements and events under ``/api/v1/<kind>s``.
     DELETE /api/v1/<kind>s/<rid>     tombstone at version+1; If-Match honoured → 204
 
 Records are owned by their origin node: only records this node created can be changed here
-(others → 409). Records outside the caller's scope do not exist for it (404) on every path.
+(others → 409); the changes themselves are made by ``api.writes``, the path the staff forms
+write through too. Records outside the caller's scope do not exist for it (404) on every path.
 Reads return the stored envelope serialised once; no response schema runs on the read path
 (the schemas below document the API only).
 """
@@ -24,15 +25,14 @@ from flask import Response, current_app, g, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import fields as mf, validate
 
-from jembatan.graph.store import (CREATED, LOCAL, UNCHANGED, UPDATED, Page, RecordQuery,
-                                  StoredRecord)
+from jembatan.graph.store import Page, RecordQuery, StoredRecord
 from jembatan.network import errors, vocab
-from jembatan.graph.prepare import prepare
-from jembatan.network.envelope import Sig, load_body, load_envelope, make_envelope
+from jembatan.network.envelope import Sig
 from jembatan.network.hlc import HLC_RE, from_datetime
-from jembatan.network.ids import new_rid, parse_rid
+from jembatan.network.ids import parse_rid
 from jembatan.network.schemas import BODY_SCHEMAS, Country, FieldCode, RidRef
 
+from . import writes
 from .auth import caller_role, require_writer, scope_for
 from .jsonbody import StrictParser
 
@@ -231,17 +231,6 @@ def path_rid(rid: str) -> str:
     return rid
 
 
-def exposure(stored: StoredRecord | None) -> str | None:
-    """The widest visibility peers may hold a copy of the record at (None: never left)."""
-    if stored is None:
-        return None
-    seen = [stored.envelope["visibility"]]
-    if stored.shadow is not None:
-        seen.append(json.loads(stored.shadow)["visibility"])
-    widest = max(seen, key=vocab.WIDTH.__getitem__)
-    return None if widest == "private" else widest
-
-
 # ---------------------------------------------------------------- the factory
 
 def records_blueprint(kind: str) -> Blueprint:
@@ -269,14 +258,7 @@ def records_blueprint(kind: str) -> Blueprint:
         return stored
 
     def owned_live(rid: str) -> StoredRecord:
-        current = fetch(rid, LOCAL)
-        if current.envelope["deleted"]:
-            raise errors.Gone(f"The {kind} {rid} was deleted.")
-        if current.envelope["origin"] != node_state().node.node_id:
-            raise errors.Conflict(
-                f"{rid} is owned by node {current.envelope['origin']!r}; records are changed "
-                "only by their origin node.")
-        return current
+        return writes.owned(kind, path_rid(rid))
 
     def check_if_match(current: StoredRecord, required: bool) -> None:
         if "If-Match" not in request.headers:
@@ -290,30 +272,6 @@ def records_blueprint(kind: str) -> Blueprint:
             raise errors.PreconditionFailed(
                 f"If-Match does not name the current version ({etag_of(current)}).",
                 errors=[{"field": "If-Match", "detail": "Stale or unknown ETag."}])
-
-    def write(env: dict, *, new: bool, previous: StoredRecord | None = None) -> StoredRecord:
-        st = node_state()
-        # every record this node writes leaves signed: peers verify it against the registry
-        item = prepare(load_envelope(st.sign(env)), shadow=_shadow_of(env, previous))
-        outcome = st.store.apply([item], trusted=True)[0]
-        if outcome.status not in (CREATED, UPDATED, UNCHANGED):
-            if new:
-                raise errors.Conflict(outcome.reason or "The record was not stored.")
-            raise errors.PreconditionFailed(
-                "Another change to this record was saved first; fetch it and retry with "
-                "its ETag.", errors=[{"field": "If-Match", "detail": "Stale ETag."}])
-        stored = st.store.get(env["rid"], LOCAL)
-        assert stored is not None
-        return stored
-
-    def _shadow_of(env: dict, previous: StoredRecord | None) -> dict | None:
-        """The signed tombstone peers get when ``env`` narrows what they could see before."""
-        exposed = exposure(previous)
-        if exposed is None or vocab.WIDTH[env["visibility"]] >= vocab.WIDTH[exposed]:
-            return None
-        tomb = make_envelope(rid=env["rid"], body=None, version=env["version"],
-                             hlc=env["hlc"], visibility=exposed, deleted=True)
-        return load_envelope(node_state().sign(tomb))
 
     def list_records(args: dict) -> Response:
         scope = scope_for(g.role)
@@ -336,14 +294,10 @@ def records_blueprint(kind: str) -> Blueprint:
         return page_response(fetch_page(node_state().store.list, query))
 
     def create_record(payload: dict) -> Response:
-        st = node_state()
-        body = load_body(kind, payload["body"])
-        rid = new_rid(st.node.node_id, kind)
-        env = make_envelope(rid=rid, body=body, version=1, hlc=st.clock.tick(),
-                            visibility=payload["visibility"])
-        stored = write(env, new=True)
+        stored = writes.create(kind, payload["body"], payload["visibility"])
         return json_response(stored, 201, {
-            "ETag": etag_of(stored), "Location": url_for(f"{plural}.get_record", rid=rid)})
+            "ETag": etag_of(stored),
+            "Location": url_for(f"{plural}.get_record", rid=stored.envelope["rid"])})
 
     def get_record(rid: str) -> Response:
         stored = fetch(rid, scope_for(g.role))
@@ -356,26 +310,16 @@ def records_blueprint(kind: str) -> Blueprint:
         return json_response(stored, 200, {"ETag": etag})
 
     def update_record(payload: dict, rid: str) -> Response:
-        st = node_state()
         current = owned_live(rid)
         check_if_match(current, required=True)
-        body = load_body(kind, payload["body"])
-        env = make_envelope(rid=rid, body=body, version=current.version + 1,
-                            hlc=st.clock.tick(current.envelope["hlc"]),
-                            visibility=payload.get("visibility", current.envelope["visibility"]))
-        stored = write(env, new=False, previous=current)
+        stored = writes.update(kind, rid, payload["body"], payload.get("visibility"),
+                               current.version)
         return json_response(stored, 200, {"ETag": etag_of(stored)})
 
     def delete_record(rid: str) -> Response:
-        st = node_state()
         current = owned_live(rid)
         check_if_match(current, required=False)
-        env = make_envelope(rid=rid, body=None, version=current.version + 1,
-                            hlc=st.clock.tick(current.envelope["hlc"]),
-                            visibility=exposure(current) or current.envelope["visibility"],
-                            deleted=True)
-        # the tombstone goes as far as the record ever went: peers holding a copy purge it
-        write(env, new=False)
+        writes.delete(kind, rid, current.version)
         return current_app.response_class(status=204)
 
     record, page = schemas["record"], schemas["page"]

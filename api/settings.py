@@ -23,11 +23,18 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "JEMBATAN_CYPHER_TIMEOUT": (10, "Seconds an analyst's Cypher query (`POST /api/v1/cypher`) "
                                 "may run before the database stops it."),
     "JEMBATAN_CYPHER_MAX_ROWS": (10_000, "Most rows a Cypher query returns (more: `truncated`)."),
+    "JEMBATAN_SECRET_KEY": (None, "Key signing the staff pages' session cookies and CSRF tokens "
+                            "(default: a random key kept in DIR/secret_key, made 0600 on first "
+                            "use; give every server of one node the same key)."),
+    "JEMBATAN_SECURE_COOKIES": (False, "`1` when the node is served over HTTPS: the staff "
+                                "session cookie is then sent with `Secure`."),
 }
 
 _INTS = {"JEMBATAN_MAX_BODY_BYTES", "JEMBATAN_PAGE_SIZE", "JEMBATAN_WORKERS",
          "JEMBATAN_SYNC_CONNECT_TIMEOUT", "JEMBATAN_SYNC_READ_TIMEOUT",
          "JEMBATAN_SYNC_MAX_BODY_BYTES", "JEMBATAN_CYPHER_TIMEOUT", "JEMBATAN_CYPHER_MAX_ROWS"}
+_BOOLS = {"JEMBATAN_SECURE_COOKIES"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
@@ -38,6 +45,10 @@ def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         raw = environ.get(name)
         if raw in (None, ""):
             out[name] = default
+        elif name in _BOOLS:
+            if raw.strip().lower() not in _TRUE | _FALSE:
+                raise SystemExit(f"{name} must be 1 or 0 (true/false), got {raw!r}")
+            out[name] = raw.strip().lower() in _TRUE
         elif name in _INTS:
             try:
                 out[name] = int(raw)
