@@ -151,19 +151,25 @@ def load_node(home: Path | str | None) -> NodeConfig:
         raise NodeError(f"{home / CONFIG_FILE} is malformed: {exc}")
 
 
+def connect_auth_db(home: Path | str, *tables: str) -> sqlite3.Connection:
+    """The node's auth.db (tokens, staff accounts, sessions) with ``tables`` made if missing:
+    made on every connect, so a node whose auth.db was removed still answers (401s)."""
+    db = sqlite3.connect(Path(home) / "auth.db", timeout=10)
+    db.execute("PRAGMA journal_mode=WAL")
+    for ddl in tables:
+        db.execute(ddl)
+    return db
+
+
 class Tokens:
     """Bearer tokens of a node; only their SHA-256 is kept."""
 
     def __init__(self, home: Path):
-        self._path = Path(home) / "auth.db"
+        self._home = Path(home)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        # Made on every connect, so a node whose auth.db was removed still answers (401s).
-        db.execute("CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, role TEXT NOT NULL,"
-                   " label TEXT, created TEXT NOT NULL)")
-        return db
+        return connect_auth_db(self._home, "CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY"
+                               " KEY, role TEXT NOT NULL, label TEXT, created TEXT NOT NULL)")
 
     @staticmethod
     def _hash(token: str) -> str:

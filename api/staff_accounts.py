@@ -32,7 +32,7 @@ from typing import Callable
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .node import ROLES
+from .node import ROLES, connect_auth_db
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024          # longer is refused before any hashing work
@@ -81,16 +81,15 @@ class StaffAccounts:
     """The ``staff`` and ``staff_sessions`` tables of a node's auth.db."""
 
     def __init__(self, home: Path | str):
-        self._path = Path(home) / "auth.db"
+        self._home = Path(home)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE IF NOT EXISTS staff (name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
-                   " role TEXT NOT NULL, created TEXT NOT NULL)")
-        db.execute("CREATE TABLE IF NOT EXISTS staff_sessions (sid TEXT PRIMARY KEY,"
-                   " name TEXT NOT NULL, created TEXT NOT NULL, expires REAL NOT NULL)")
-        return db
+        return connect_auth_db(
+            self._home,
+            "CREATE TABLE IF NOT EXISTS staff (name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+            " role TEXT NOT NULL, created TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS staff_sessions (sid TEXT PRIMARY KEY,"
+            " name TEXT NOT NULL, created TEXT NOT NULL, expires REAL NOT NULL)")
 
     # -- accounts --------------------------------------------------------------------------
 
