@@ -24,7 +24,8 @@ from jembatan.network import vocab
 from jembatan.network.schemas import BODY_SCHEMAS, Country, Currency, FieldCode, IsoDate, RidRef, Url
 from jembatan.network.text import MultilingualText
 
-from .i18n import LOCALES, babel_locale, country_name, fmt_number, language_name, pick_text
+from .i18n import (LOCALES, babel_locale, country_name, enum_label, field_label, fmt_number,
+                   language_name, pick_text, trl_label)
 
 FORM_KINDS = ("technology", "demand", "institution", "event", "agreement")
 _SCHEMAS: dict[str, Schema] = {kind: BODY_SCHEMAS[kind]() for kind in FORM_KINDS}
@@ -68,27 +69,22 @@ def _enum_of(choices: tuple) -> str | None:
 
 def _options(f: mf.Field) -> list[tuple[str, str]] | None:
     """The values ``f`` accepts with their labels, when it accepts a list of them."""
-    locale = g.locale
     if isinstance(f, FieldCode):
-        return [(c, vocab.label(x["labels"], locale)) for c, x in vocab.fields().items()]
+        return [(c, field_label(c)) for c in vocab.fields()]
     if isinstance(f, Country):
         rest = sorted(((c, country_name(c)) for c in vocab.countries()
                        if c not in vocab.ALLIANCE_COUNTRIES), key=lambda o: o[1])
         return [(c, country_name(c)) for c in vocab.ALLIANCE_COUNTRIES] + rest
     if isinstance(f, Currency):
-        where = babel_locale(locale)
+        where = babel_locale(g.locale)
         return [(c, f"{c} · {get_currency_name(c, locale=where)}") for c in sorted(vocab.currencies())]
     for rule in f.validators:
         if isinstance(rule, validate.OneOf):
             enum = _enum_of(tuple(rule.choices))
-            labels = vocab.enum_labels(enum) if enum else {}
-            return [(str(c), vocab.label(labels[c], locale) if c in labels else str(c))
-                    for c in rule.choices]
+            return [(str(c), enum_label(enum, c) if enum else str(c)) for c in rule.choices]
         if isinstance(f, mf.Integer) and isinstance(rule, validate.Range) \
                 and (rule.min, rule.max) == (1, 9):         # a readiness level
-            levels = vocab.trl_levels()
-            return [(str(n), f"{fmt_number(n)} · {vocab.label(levels[n]['labels'], locale)}")
-                    for n in range(1, 10)]
+            return [(str(n), f"{fmt_number(n)} · {trl_label(n)}") for n in range(1, 10)]
     return None
 
 
@@ -186,11 +182,6 @@ def _read(f: mf.Field, form: MultiDict, path: str) -> Any:
     return raw
 
 
-def _kind_name(kind: str) -> str:
-    labels = vocab.enum_labels("record_kind").get(kind)
-    return vocab.label(labels, g.locale) if labels else kind
-
-
 def _n(text: str) -> str:
     return fmt_number(int(text))
 
@@ -215,7 +206,7 @@ _MESSAGES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [(re.compile(p),
     (r"Not a valid URL\.", lambda m: _("Enter a web address beginning with https:// or http://.")),
     (r"Not a well-formed rid .*", lambda m: _("Enter a record identifier (urn:jembatan:…).")),
     (r"Must reference a (?P<a>\w+), not a (?P<b>\w+)\.",
-     lambda m: _("Must name a record of the kind “%(kind)s”.", kind=_kind_name(m["a"]))),
+     lambda m: _("Must name a record of the kind “%(kind)s”.", kind=enum_label("record_kind", m["a"]))),
     (r"Not an ISO 3166-1 alpha-2 country code.*", lambda m: _("Choose a country.")),
     (r"Not an ISO 4217 currency code\.", lambda m: _("Choose a currency.")),
     (r"Not a date in the form YYYY-MM-DD\.", lambda m: _("Enter a date as YYYY-MM-DD.")),
@@ -294,9 +285,9 @@ def form_page(kind: str, values: Any, visibility: str, *, problems: list[dict] |
         shown.setdefault(where.split(".")[0], []).append(message(str(problem.get("detail"))))
     refs = {i.ref for i in inputs if i.widget == "rid"} | {
         c.ref for i in inputs for row in i.rows for c in row if c.widget == "rid"}
-    labels = vocab.enum_labels("visibility")
     return render_template(
-        "staff/form.html", kind=kind, kind_name=_kind_name(kind), inputs=inputs, problems=shown,
-        labels=_field_labels(), rid=rid, version=version, stale=stale, visibility=visibility,
-        visibilities=[(v, vocab.label(labels[v], g.locale)) for v in vocab.VISIBILITIES],
+        "staff/form.html", kind=kind, kind_name=enum_label("record_kind", kind), inputs=inputs,
+        problems=shown, labels=_field_labels(), rid=rid, version=version, stale=stale,
+        visibility=visibility,
+        visibilities=[(v, enum_label("visibility", v)) for v in vocab.VISIBILITIES],
         suggestions={ref: _suggestions(ref) for ref in refs if ref})

@@ -18,7 +18,6 @@ attribute that Jinja escapes.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import marshmallow as ma
@@ -37,7 +36,7 @@ from .flows import FlowArgs
 from .i18n import LOCALES, country_name, fmt_currency, init_i18n, negotiate
 from .records import RESOURCE_KINDS, Cursor, node_state
 from .views_graph import add_graph_pages, institution_page
-from .views_network import add_network_pages
+from .views_network import add_network_pages, upcoming_events
 from .views_staff import add_staff_pages, init_staff, viewer_scope
 
 PAGE = 20
@@ -90,11 +89,8 @@ def views_blueprint() -> Blueprint:
         stats = flows.stats(store, scope)
         members = stats["members"]["by_country"]
         trl = stats["technologies"]["by_trl"]
-        today = datetime.now(timezone.utc).date()
         return render_template(
-            "home.html", stats=stats,
-            upcoming=[r.envelope for r in store.events(
-                today.isoformat(), (today + timedelta(days=366)).isoformat(), scope, limit=HOME_LIST)],
+            "home.html", stats=stats, upcoming=upcoming_events(store, scope, HOME_LIST),
             latest=[r.envelope for r in store.list(RecordQuery(
                 kinds=("agreement",), scope=scope, limit=HOME_LIST)).items],
             values=_money(stats["agreements"]["values"]),

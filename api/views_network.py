@@ -39,6 +39,15 @@ class CalendarArgs(ma.Schema):
     kind = mf.String(validate=validate.OneOf(vocab.EVENT_KINDS), load_default=None)
 
 
+def upcoming_events(store, scope: frozenset[str], limit: int, country: str | None = None,
+                    today: date | None = None) -> list[dict]:
+    """The next ``limit`` events beginning from today to a year ahead, by first day."""
+    today = today or datetime.now(timezone.utc).date()
+    return [r.envelope for r in store.events(today.isoformat(),
+                                             (today + timedelta(days=366)).isoformat(), scope,
+                                             country=country, limit=limit)]
+
+
 def _month_after(first: date, step: int) -> date:
     months = first.year * 12 + first.month - 1 + step
     return date(months // 12, months % 12 + 1, 1)
@@ -97,9 +106,7 @@ def add_network_pages(bp: Blueprint) -> None:
                 exc.messages)), 400
         today = datetime.now(timezone.utc).date()
         store, scope = node_state().store, viewer_scope()
-        upcoming = [r.envelope for r in store.events(
-            today.isoformat(), (today + timedelta(days=366)).isoformat(), scope,
-            country=args["country"], limit=UPCOMING)]
+        upcoming = upcoming_events(store, scope, UPCOMING, args["country"], today)
         first = (date.fromisoformat(args["month"] + "-01") if args["month"]
                  else _opening_month(store, scope, args["country"], today, upcoming))
         last = _month_after(first, 1) - timedelta(days=1)
