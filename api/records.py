@@ -50,7 +50,7 @@ _FILTERS = {
     "institution": (),
     "technology": ("field", "trl", "party", "stage"),
     "demand": ("field", "trl", "party"),
-    "agreement": ("field", "party"),
+    "agreement": ("field", "party", "event"),
     "event": ("party",),
 }
 _PARTY_ALIAS = {"technology": "owner", "demand": "requester"}
@@ -127,6 +127,9 @@ def _query_schema(kind: str) -> ma.Schema:
                                                metadata={"description": "Same as party."})
     if "stage" in filters:
         attrs["stage"] = mf.String(validate=validate.OneOf(vocab.STAGES))
+    if "event" in filters:
+        attrs["event"] = RidRef("event", metadata={"description": "Event rid: the agreements "
+                                                   "signed at it."})
     name = kind.capitalize() + "ListArgs"
     return type(name, (_QueryBase,), attrs)()
 
@@ -287,7 +290,7 @@ def records_blueprint(kind: str) -> Blueprint:
         query = RecordQuery(
             kinds=(kind,), scope=scope, country=args.get("country"), field=args.get("field"),
             trl_min=args.get("trl_min"), trl_max=args.get("trl_max"), party=party,
-            stage=args.get("stage"), visibility=visibility,
+            stage=args.get("stage"), event=args.get("event"), visibility=visibility,
             updated_since=args.get("updated_since"),
             include_deleted=args.get("include_deleted", False),
             limit=page_size(args), cursor=args.get("cursor"))

@@ -57,6 +57,12 @@ def check_query(q: RecordQuery) -> RecordQuery:
                 raise ValueError
         except ValueError:
             raise _problem("party", "Must be the rid of an institution.") from None
+    if q.event is not None:
+        try:
+            if parse_rid(q.event).kind != "event":
+                raise ValueError
+        except (TypeError, ValueError):
+            raise _problem("event", "Must be the rid of an event.") from None
     if q.stage is not None and q.stage not in vocab.STAGES:
         raise _problem("stage", f"Must be one of {', '.join(vocab.STAGES)}.")
     if q.visibility is not None and q.visibility not in vocab.VISIBILITIES:
@@ -109,7 +115,10 @@ def check_changes_limit(limit) -> None:
 
 def query_fingerprint(operation: str, q: RecordQuery, text: str | None = None) -> bytes:
     """What a cursor is bound to: the operation, every filter and the scope (not limit)."""
+    # the event filter joins the fingerprint only when set, so cursors issued before it
+    # existed stay valid
+    more = {} if q.event is None else {"event": q.event}
     return fingerprint(operation, kinds=tuple(q.kinds), scope=q.scope, country=q.country,
                        field=q.field, trl_min=q.trl_min, trl_max=q.trl_max, party=q.party,
                        stage=q.stage, visibility=q.visibility, updated_since=q.updated_since,
-                       include_deleted=q.include_deleted, text=text)
+                       include_deleted=q.include_deleted, text=text, **more)

@@ -6,8 +6,8 @@ and labels from the fixed vocabulary (``neo4j_schema``).
 
 Plans: a list walks a seq index backwards (the kind's label index for one kind, the
 Record index otherwise) and checks each record, so a page costs about limit / selectivity
-records read, like the SQLite store. A party filter is the selective one and starts from the
-party's node instead, then sorts its records.
+records read, like the SQLite store. A party or event filter is the selective one and starts
+from the party's or event's node instead, then sorts its records.
 """
 from __future__ import annotations
 
@@ -79,6 +79,10 @@ def conditions(q: RecordQuery, alias: str = "r") -> tuple[list[str], dict] | Non
         # thousands: a property predicate on the far end keeps the planner on this side
         where.append(f"EXISTS {{ MATCH ({r})-[:IN_FIELD]->(f) WHERE f.id = $field }}")
         params["field"] = f"field:{q.field}"
+    if q.event is not None:
+        # from the agreement (one SIGNED_AT edge at most), never from the event's hub
+        where.append(f"EXISTS {{ MATCH ({r})-[:SIGNED_AT]->(e) WHERE e.id = $event }}")
+        params["event"] = q.event
     if q.trl_min is not None:
         where.append(f"{r}.trl >= $trl_min")
         params["trl_min"] = q.trl_min
@@ -132,6 +136,14 @@ def list_query(q: RecordQuery) -> tuple[str, dict] | None:
         cypher = (
             "MATCH (p:Node {id: $party}) CALL (p) {"
             f" MATCH (p)-[:{_PARTY_OUT}]->(r) RETURN r UNION MATCH (p)<-[:BY]-(r) RETURN r }}"
+            f" WITH r WHERE r.seq < $after AND {' AND '.join(where)}"
+            f" WITH r ORDER BY r.seq DESC LIMIT $n{COLLECT}")
+        return cypher, params
+    if q.event is not None:
+        # the event's agreements are few next to the label's records: start from the event
+        # (its predicate in ``where`` is then a cheap probe of the agreement's one edge)
+        cypher = (
+            "MATCH (:Node {id: $event})<-[:SIGNED_AT]-(r)"
             f" WITH r WHERE r.seq < $after AND {' AND '.join(where)}"
             f" WITH r ORDER BY r.seq DESC LIMIT $n{COLLECT}")
         return cypher, params

@@ -6,7 +6,8 @@ SQL and placeholders.
 Plans at 10^6 records: a list walks ``records_seq`` (or ``records_kind_seq`` for one kind)
 backwards and checks the cheap columns of each row, so a page costs about
 limit / selectivity row reads. The party filter is the selective one and drives from the
-edge index (then sorts its few rows); a field filter reads the field's edges in seq order.
+edge index (then sorts its few rows); a field filter reads the field's edges in seq order,
+and an event filter the event's SIGNED_AT edges likewise.
 """
 from __future__ import annotations
 
@@ -93,6 +94,14 @@ def conditions(conn: sqlite3.Connection, q: RecordQuery) -> tuple[list[str], lis
         where.append(f"r.id IN (SELECT dst FROM edges WHERE src = ? AND type IN ({_marks(_PARTY_EDGES)})"
                      " UNION ALL SELECT src FROM edges WHERE dst = ? AND type = 'BY')")
         params.extend([party, *_PARTY_EDGES, party])
+    if q.event is not None:
+        event = _nid(conn, q.event)
+        if event is None:
+            return None
+        # the agreement's own edge: (src, type, dst) is the edges table's key
+        where.append("EXISTS (SELECT 1 FROM edges s WHERE s.src = r.id AND s.type = 'SIGNED_AT'"
+                     " AND s.dst = ?)")
+        params.append(event)
     if q.trl_min is not None:
         where.append("r.trl >= ?")
         params.append(q.trl_min)
@@ -115,8 +124,12 @@ def record(text: str, seq: int, digest: str) -> StoredRecord:
 def list_page(conn: sqlite3.Connection, codec: CursorCodec, q: RecordQuery) -> Page:
     fp = query_fingerprint("list", q)
     after = codec.decode(q.cursor, fp, (int,))[0] if q.cursor is not None else None
+    if q.event is not None:
+        return _list_driven(conn, codec, dataclasses.replace(q, event=None), fp, after,
+                            "SIGNED_AT", q.event)
     if q.field is not None and q.party is None:
-        return _list_in_field(conn, codec, q, fp, after)
+        return _list_driven(conn, codec, dataclasses.replace(q, field=None), fp, after,
+                            "IN_FIELD", f"field:{q.field}")
     built = conditions(conn, q)
     if built is None:
         return Page([], None)
@@ -130,27 +143,30 @@ def list_page(conn: sqlite3.Connection, codec: CursorCodec, q: RecordQuery) -> P
     return _page(codec, fp, q.limit, rows)
 
 
-def _list_in_field(conn: sqlite3.Connection, codec: CursorCodec, q: RecordQuery, fp: bytes,
-                   after: int | None) -> Page:
-    """A field's records newest first, read from its IN_FIELD edges in (dst, type, seq)
-    order: a rare field, or a field combined with other narrow filters, costs the field's
-    size at worst instead of the whole table's."""
-    field = _nid(conn, f"field:{q.field}")
-    built = conditions(conn, dataclasses.replace(q, field=None))
-    if field is None or built is None:
+def _list_driven(conn: sqlite3.Connection, codec: CursorCodec, rest: RecordQuery, fp: bytes,
+                 after: int | None, edge: str, target: str) -> Page:
+    """The records with an ``edge`` to ``target`` newest first, read from the target's
+    incoming edges in (dst, type, seq) order, ``rest`` checked on each: a field's records
+    (IN_FIELD) or the agreements signed at an event (SIGNED_AT). A rare field, an event, or
+    either combined with other narrow filters, costs the target's edges at worst instead of
+    the whole table."""
+    dst = _nid(conn, target)
+    built = conditions(conn, rest)
+    if dst is None or built is None:
         return Page([], None)
     where, params = built
-    where += ["f.dst = ?", "f.type = 'IN_FIELD'"]
-    params += [field]
+    where += ["f.dst = ?", "f.type = ?"]
+    params += [dst, edge]
     if after is not None:
         where.append("f.seq < ?")
         params.append(after)
-    # CROSS JOIN keeps the edge index as the outer loop; its seq is the record's seq
+    # CROSS JOIN keeps the edge index as the outer loop; its seq is the record's seq (the
+    # edge is owned by the record, written with its latest change)
     rows = conn.execute(
         "SELECT r.envelope, r.seq, r.hash FROM edges f CROSS JOIN records r ON r.id = f.src"
         f" WHERE {' AND '.join(where)} ORDER BY f.seq DESC LIMIT ?",
-        (*params, q.limit + 1)).fetchall()
-    return _page(codec, fp, q.limit, rows)
+        (*params, rest.limit + 1)).fetchall()
+    return _page(codec, fp, rest.limit, rows)
 
 
 def _page(codec: CursorCodec, fp: bytes, limit: int, rows: list) -> Page:

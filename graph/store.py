@@ -133,6 +133,7 @@ class RecordQuery:
     party: str | None = None             # owner (technology), requester (demand), party (agreement),
                                          # organiser or participant (event)
     stage: str | None = None             # technology stage
+    event: str | None = None             # event rid: agreements signed at it (body ``event``)
     visibility: str | None = None        # one visibility (must be within scope)
     updated_since: str | None = None     # HLC stamp: records whose hlc ≥ this
     include_deleted: bool = False        # tombstones are hidden unless asked for
