@@ -30,17 +30,18 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9._~+/-]{1,256}=*$")
 
 
 class TokenCache:
-    """``Tokens(home).role_of`` with a short in-process memory (unknown tokens included)."""
+    """``Tokens(home).holder_of`` with a short in-process memory (unknown tokens included)."""
 
     def __init__(self, home: Path, ttl: float = 30.0, max_entries: int = 4096):
         self._home = Path(home)
         self._ttl = ttl
         self._max = max_entries
         self._tokens: Tokens | None = None
-        self._cache: dict[str, tuple[str | None, float]] = {}
+        self._cache: dict[str, tuple[tuple[str, str | None] | None, float]] = {}
         self._lock = threading.Lock()
 
-    def role_of(self, token: str) -> str | None:
+    def holder_of(self, token: str) -> tuple[str, str | None] | None:
+        """(role, label) of a known token; None for an unknown one."""
         now = time.monotonic()
         hit = self._cache.get(token)
         if hit is not None and hit[1] > now:
@@ -48,12 +49,16 @@ class TokenCache:
         with self._lock:
             if self._tokens is None:
                 self._tokens = Tokens(self._home)
-            role = self._tokens.role_of(token)
+            found = self._tokens.holder_of(token)
             if len(self._cache) >= self._max:
                 # Random junk tokens must not grow memory without bound.
                 self._cache.clear()
-            self._cache[token] = (role, now + self._ttl)
-        return role
+            self._cache[token] = (found, now + self._ttl)
+        return found
+
+    def role_of(self, token: str) -> str | None:
+        found = self.holder_of(token)
+        return found[0] if found else None
 
     def clear(self) -> None:
         self._cache.clear()
@@ -68,8 +73,8 @@ def _unauthorized(detail: str, error: str | None = None) -> errors.Unauthorized:
     return exc
 
 
-def caller_role() -> str | None:
-    """The role of the request's bearer token; None when no credentials were sent."""
+def _holder() -> tuple[str, str | None] | None:
+    """(role, label) of the request's bearer token; None when no credentials were sent."""
     header = request.headers.get("Authorization")
     if header is None:
         return None
@@ -78,10 +83,27 @@ def caller_role() -> str | None:
     if scheme.lower() != "bearer" or not _TOKEN_RE.match(token):
         raise _unauthorized("The Authorization header must be 'Bearer <token>'.",
                             "invalid_request")
-    role = current_app.extensions["jembatan"].tokens.role_of(token)
-    if role is None:
+    found = current_app.extensions["jembatan"].tokens.holder_of(token)
+    if found is None:
         raise _unauthorized("The bearer token is not known to this node.", "invalid_token")
-    return role
+    return found
+
+
+def caller_role() -> str | None:
+    """The role of the request's bearer token; None when no credentials were sent."""
+    found = _holder()
+    return None if found is None else found[0]
+
+
+def caller_name() -> str | None:
+    """Who the request's bearer token stands for, as a record's history names them: the
+    token's label (``jembatan token create --label``), else "<role> token"; None when no
+    credentials were sent."""
+    found = _holder()
+    if found is None:
+        return None
+    role, label = found
+    return label if label and label.strip() else f"{role} token"
 
 
 def scope_for(role: str | None) -> frozenset[str]:

@@ -3,7 +3,8 @@
     GET /api/v1/flows            provider country → recipient country matrix, totals and the
                                  top corridors; CSV with ``format=csv`` or ``Accept: text/csv``
     GET /api/v1/flows/series     one country pair, year by year
-    GET /api/v1/stats            the figures the alliance publishes, for a country and period
+    GET /api/v1/stats            the figures the alliance publishes, for a country and period,
+                                 and the funnel of technology stages
 
 Filters: ``from``/``to`` (years signed, inclusive), ``field``, ``kind`` (agreement kind),
 ``provider_kind``/``recipient_kind`` (institution kinds). Values stay per currency: no
@@ -144,8 +145,12 @@ def series_doc(store, scope: frozenset[str], f: flows.FlowFilter, provider: str,
 
 def stats_doc(store, scope: frozenset[str], country: str | None,
               years: tuple[int, int] | None) -> dict:
+    """The statistics and the technology funnel. The period applies to agreements, events
+    and enterprises served; the funnel, like the other technology figures, is the
+    technologies as held now (a stage has no year in the tallies)."""
     return {"country": country, "period": flows.period(years),
-            **flows.stats(store, scope, country, years)}
+            **flows.stats(store, scope, country, years),
+            "funnel": flows.funnel(store, scope, country)}
 
 
 def flows_blueprint() -> Blueprint:
@@ -180,7 +185,9 @@ def flows_blueprint() -> Blueprint:
                   "and stage, demands by field (as held now); agreements by kind and status "
                   "with values per currency, events by kind with the agreements signed at "
                   "them, and enterprises served (party to an agreement or at an event) in "
-                  "the period.")
+                  "the period; the funnel of technology stages (how many reached each "
+                  "stage, withdrawn apart) overall, by owner's country and by field, as "
+                  "held now: the period does not apply to it.")
     def stats(args: dict) -> Response:
         years = None
         if "from_" in args or "to" in args:

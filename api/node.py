@@ -186,6 +186,12 @@ class Tokens:
         return token
 
     def role_of(self, token: str) -> str | None:
+        found = self.holder_of(token)
+        return found[0] if found else None
+
+    def holder_of(self, token: str) -> tuple[str, str | None] | None:
+        """(role, label) of a known token; None for an unknown one."""
         with self._connect() as db:
-            row = db.execute("SELECT role FROM tokens WHERE hash = ?", (self._hash(token),)).fetchone()
-        return row[0] if row else None
+            row = db.execute("SELECT role, label FROM tokens WHERE hash = ?",
+                             (self._hash(token),)).fetchone()
+        return (row[0], row[1]) if row else None

@@ -31,6 +31,8 @@ FORM_KINDS = ("technology", "demand", "institution", "event", "agreement")
 _SCHEMAS: dict[str, Schema] = {kind: BODY_SCHEMAS[kind]() for kind in FORM_KINDS}
 _ENUMS = ("institution_kind", "transfer_mode", "stage", "agreement_kind", "agreement_status",
           "party_role", "event_kind", "ip_status")
+#: body fields the node keeps itself (``api.writes``): not drawn, not read from a form
+NODE_KEPT = frozenset({"stage_history"})
 REF_SUGGESTIONS = 300       # records offered in a reference input's list
 _CHECKBOXES = 30            # a longer list of choices is a multiple select
 
@@ -91,7 +93,8 @@ def _options(f: mf.Field) -> list[tuple[str, str]] | None:
 def form_inputs(schema: Schema, values: Any, prefix: str = "") -> list[Input]:
     """The inputs of ``schema``'s fields, filled with ``values`` (a body, maybe invalid)."""
     values = values if isinstance(values, dict) else {}
-    return [_input(f, name, values.get(name), prefix + name) for name, f in schema.fields.items()]
+    return [_input(f, name, values.get(name), prefix + name) for name, f in schema.fields.items()
+            if name not in NODE_KEPT]
 
 
 def _input(f: mf.Field, name: str, value: Any, path: str) -> Input:
@@ -146,6 +149,8 @@ def read_body(kind: str, form: MultiDict) -> dict:
 def _read_fields(schema: Schema, form: MultiDict, prefix: str) -> dict:
     out = {}
     for name, f in schema.fields.items():
+        if name in NODE_KEPT:
+            continue
         value = _read(f, form, prefix + name)
         if value is not None:
             out[name] = value

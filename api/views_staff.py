@@ -256,7 +256,7 @@ def add_staff_pages(bp: Blueprint) -> None:
             return form_page(kind, {}, "public")
         body, visibility = read_body(kind, request.form), request.form.get("visibility", "")
         try:
-            stored = writes.create(kind, body, visibility)
+            stored = writes.create(kind, body, visibility, by=current_staff().name)
         except errors.ValidationError as exc:
             return form_page(kind, body, visibility, problems=exc.errors), 422
         return _saved(stored)
@@ -282,7 +282,8 @@ def add_staff_pages(bp: Blueprint) -> None:
         version = request.form.get("version", "")
         try:
             saved = writes.update(kind, rid, body, visibility,
-                                  int(version) if version.isdigit() else -1)
+                                  int(version) if version.isdigit() else -1,
+                                  by=current_staff().name)
         except errors.PreconditionFailed:
             # the reader's text stays on the page to copy; the version stays the stale one,
             # so sending it again cannot overwrite the newer version either

@@ -1,4 +1,5 @@
-"""Country flows and the alliance's statistics, read from the store's tallies.
+"""Country flows, the alliance's statistics and the technology funnel, read from the
+store's tallies.
 
 Both are sums over ``Store.tally`` (``graph.tallies`` says what each cell counts), so they
 come out the same from every backend. Amounts stay per currency, in the currency's minor
@@ -10,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from jembatan.network.vocab import currency_digits
+from jembatan.network.vocab import STAGES, currency_digits
 
 from .store import Store
 from .tallies import ALL
@@ -157,3 +158,61 @@ def stats(store: Store, scope: frozenset[str], country: str | None = None,
                    "agreements_signed": at_event, "agreements_signed_values": money(at_event_values)},
         "enterprises_served": served,
     }
+
+
+# -- the technology funnel -------------------------------------------------------------------
+
+#: the stages a technology moves through, in order; ``withdrawn`` stands apart
+FUNNEL_STAGES = tuple(s for s in STAGES if s != "withdrawn")
+_RANK = {stage: i for i, stage in enumerate(FUNNEL_STAGES)}
+
+
+class _Funnel:
+    """Live technologies per stage they are at, then summed into the stages reached."""
+
+    def __init__(self) -> None:
+        self.at = [0] * len(FUNNEL_STAGES)
+        self.withdrawn = 0
+
+    def add(self, stage: str, n: int) -> None:
+        if stage in _RANK:
+            self.at[_RANK[stage]] += n
+        else:
+            self.withdrawn += n
+
+    def doc(self) -> dict:
+        reached, running = [], 0
+        for n in reversed(self.at):
+            running += n
+            reached.append(running)
+        return {"total": sum(self.at) + self.withdrawn,
+                "reached": dict(zip(FUNNEL_STAGES, reversed(reached))),
+                "at": dict(zip(FUNNEL_STAGES, self.at)),
+                "withdrawn": self.withdrawn}
+
+
+def funnel(store: Store, scope: frozenset[str], country: str | None = None) -> dict:
+    """How far the live technologies have come: per stage of ``FUNNEL_STAGES`` the number
+    that have reached it (a technology at a stage counts for it and every earlier one) and
+    the number at it, withdrawn ones apart; overall, by owner's country and by field.
+
+    Read from the tallies' technology cells (c1 owner's country, k2 stage, field), so it is
+    the technologies as the node holds them now, as a reader of ``scope`` sees them (an
+    owner hidden from the reader is country ZZ). ``country`` narrows it to owners there. A
+    technology in several fields counts once in each of them. A withdrawn technology counts
+    as withdrawn only: its cells do not say how far it had come.
+    """
+    rows = store.tally("technology", scope, group=("c1", "k2", "field"),
+                       where={} if country is None else {"c1": country})
+    overall: _Funnel = _Funnel()
+    by_country: dict[str, _Funnel] = defaultdict(_Funnel)
+    by_field: dict[str, _Funnel] = defaultdict(_Funnel)
+    for c, stage, f, n, _amount in rows:
+        if f:
+            by_field[f].add(stage, n)
+        else:
+            overall.add(stage, n)
+            by_country[c].add(stage, n)
+    return {"stages": list(FUNNEL_STAGES), **overall.doc(),
+            "by_country": {c: x.doc() for c, x in sorted(by_country.items())},
+            "by_field": {f: x.doc() for f, x in sorted(by_field.items())}}

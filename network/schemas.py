@@ -6,7 +6,7 @@ loaded body is exactly what is stored, hashed and signed. Unknown fields are rej
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from marshmallow import RAISE, Schema, ValidationError, validate, validates_schema
@@ -67,6 +67,21 @@ class IsoDate(mf.String):
             raise ValidationError("Not a date in the form YYYY-MM-DD.")
 
 
+class UtcTime(mf.String):
+    """A moment in UTC to the second, written ``YYYY-MM-DDTHH:MM:SSZ`` (one spelling only, so
+    that equal moments are equal strings and order as text)."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        value = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value):
+                raise ValueError
+            datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            raise ValidationError("Not a UTC time in the form YYYY-MM-DDTHH:MM:SSZ.")
+        return value
+
+
 class FieldCode(mf.String):
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         value = super()._deserialize(value, attr, data, **kwargs)
@@ -115,6 +130,17 @@ class Ip(Strict):
     patents = mf.List(CleanString(max_length=40), validate=validate.Length(max=50))
 
 
+class StageChange(Strict):
+    """One step of a technology's lifecycle: the stage it entered, when, and who moved it."""
+    stage = _enum(vocab.STAGES, required=True)
+    at = UtcTime(required=True)
+    by = CleanString(max_length=100, required=True)
+
+
+#: the most stage changes a technology keeps (the node drops the oldest beyond it)
+MAX_STAGE_HISTORY = 100
+
+
 class InstitutionBody(Strict):
     name = MultilingualText(required=True)
     kind = _enum(vocab.INSTITUTION_KINDS, required=True)
@@ -137,6 +163,11 @@ class TechnologyBody(Strict):
     transfer_modes = mf.List(_enum(vocab.TRANSFER_MODES), required=True,
                                  validate=validate.Length(min=1))
     stage = _enum(vocab.STAGES, required=True)
+    stage_history = mf.List(mf.Nested(StageChange),
+                            validate=validate.Length(max=MAX_STAGE_HISTORY), metadata={
+                                "description": "Every stage the technology entered, oldest "
+                                "first; kept by its origin node as the stage changes (a write "
+                                "may leave it out or send it as stored, never change it)."})
 
     @validates_schema
     def _no_repeats(self, data, **kwargs):
@@ -146,6 +177,19 @@ class TechnologyBody(Strict):
                     _unique(data[name])
                 except ValidationError as exc:
                     raise ValidationError(exc.messages, name)
+
+    @validates_schema
+    def _history(self, data, **kwargs):
+        history = data.get("stage_history")
+        if not history:
+            return
+        for i in range(1, len(history)):
+            if history[i]["at"] < history[i - 1]["at"]:
+                raise ValidationError({"stage_history": {i: {"at": [
+                    "Must not be before the previous entry's time."]}}})
+        if history[-1]["stage"] != data["stage"]:
+            raise ValidationError({"stage_history": {len(history) - 1: {"stage": [
+                "The last entry's stage must be the technology's stage."]}}})
 
 
 class DemandBody(Strict):
@@ -158,6 +202,17 @@ class DemandBody(Strict):
     budget = mf.Nested(Money)
     deadline = IsoDate()
     countries = mf.List(Country(), validate=validate.Length(max=30))
+    transfer_modes = mf.List(_enum(vocab.TRANSFER_MODES), validate=validate.Length(min=1),
+                             metadata={"description": "The ways of transfer the enterprise "
+                                       "accepts; absent: any."})
+
+    @validates_schema
+    def _no_repeats(self, data, **kwargs):
+        if "transfer_modes" in data:
+            try:
+                _unique(data["transfer_modes"])
+            except ValidationError as exc:
+                raise ValidationError(exc.messages, "transfer_modes")
 
 
 class Party(Strict):
