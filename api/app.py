@@ -28,12 +28,16 @@ from jembatan.network.signing import sign_envelope
 from jembatan.network.text import MultilingualText
 
 from . import problems
+from .agenda import agenda_blueprint
 from .auth import TokenCache
 from .cypher import cypher_blueprint
+from .events import events_blueprint
 from .federation import confirmation_blueprint, federation_blueprint
 from .flows import flows_blueprint
 from .graph import graph_blueprint
 from .health import health_blueprint
+from .lifecycle import lifecycle_blueprint
+from .match import match_blueprint
 from .node import NodeConfig, load_node
 from .records import RESOURCE_KINDS, records_blueprint
 from .search import search_blueprint
@@ -62,6 +66,8 @@ class NodeState:
         scheme = self.store_url.split(":", 1)[0]
         self.store_kind = "neo4j" if scheme.startswith(("neo4j", "bolt")) else scheme
         self.page_size = int(settings["JEMBATAN_PAGE_SIZE"])
+        self.match_encoder = settings.get("JEMBATAN_MATCH_ENCODER") or "tfidf"
+        self._matcher = None
         self.clock = Clock()
         self.tokens = TokenCache(node.home)
         self._store: Store | None = None
@@ -99,6 +105,16 @@ class NodeState:
         """``env`` signed by this node with its key for the record's HLC moment."""
         key = self.keyring.at(int(env["hlc"][:13]))
         return sign_envelope(env, key, self.node.node_id)
+
+    @property
+    def matcher(self):
+        """The match indexes of this process, made on first use (a fork makes its own)."""
+        from jembatan.graph.match import Matcher
+
+        if self._matcher is None or self._matcher[0] != os.getpid():
+            with self._lock:
+                self._matcher = (os.getpid(), Matcher(self.match_encoder))
+        return self._matcher[1]
 
     @property
     def store(self) -> Store:
@@ -193,6 +209,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(sync_blueprint())
     api.register_blueprint(cypher_blueprint())
     api.register_blueprint(flows_blueprint())
+    api.register_blueprint(events_blueprint())
+    api.register_blueprint(lifecycle_blueprint())
     api.register_blueprint(graph_blueprint())
+    api.register_blueprint(match_blueprint())
+    api.register_blueprint(agenda_blueprint())
     init_views(app)
     return app

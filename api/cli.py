@@ -26,8 +26,11 @@ from jembatan.network.vocab import VISIBILITIES
 from .cli_alliance import alliance as alliance_group
 from .cli_backup import store_backup, store_new_epoch, store_restore
 from .cli_demo import demo
+from .cli_events import events as events_group
 from .cli_flows import flows_command, stats_command
+from .cli_match import match_command
 from .cli_keys import key as key_group, registry as registry_group
+from .cli_lifecycle import stage_command
 from .cli_staff import staff as staff_group
 from .cli_sync import peer as peer_group, quarantine, sync
 from .import_sources import FORMATS, ImportFailed, format_of
@@ -374,7 +377,10 @@ cli.add_command(sync)
 cli.add_command(quarantine)
 cli.add_command(flows_command)
 cli.add_command(stats_command)
+cli.add_command(match_command)
+cli.add_command(events_group)
 cli.add_command(staff_group)
+cli.add_command(stage_command)
 
 
 def main() -> None:

@@ -26,6 +26,12 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "JEMBATAN_SECRET_KEY": (None, "Key signing the staff pages' session cookies and CSRF tokens "
                             "(default: a random key kept in DIR/secret_key, made 0600 on first "
                             "use; give every server of one node the same key)."),
+    "JEMBATAN_MATCH_ENCODER": ("tfidf", "Text encoder of matchmaking: `tfidf` (offline, the "
+                               "default) or `sentence-transformers:<model path or id>` (needs "
+                               "`pip install 'jembatan[embeddings]'`; a model id must already "
+                               "be in the local cache unless JEMBATAN_MATCH_DOWNLOAD=1)."),
+    "JEMBATAN_MATCH_DOWNLOAD": (False, "`1` lets a sentence-transformers model id be downloaded "
+                                "from the Hugging Face hub when it is not in the local cache."),
     "JEMBATAN_SECURE_COOKIES": (False, "`1` when the node is served over HTTPS: the staff "
                                 "session cookie is then sent with `Secure`."),
 }
@@ -33,7 +39,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
 _INTS = {"JEMBATAN_MAX_BODY_BYTES", "JEMBATAN_PAGE_SIZE", "JEMBATAN_WORKERS",
          "JEMBATAN_SYNC_CONNECT_TIMEOUT", "JEMBATAN_SYNC_READ_TIMEOUT",
          "JEMBATAN_SYNC_MAX_BODY_BYTES", "JEMBATAN_CYPHER_TIMEOUT", "JEMBATAN_CYPHER_MAX_ROWS"}
-_BOOLS = {"JEMBATAN_SECURE_COOKIES"}
+_BOOLS = {"JEMBATAN_SECURE_COOKIES", "JEMBATAN_MATCH_DOWNLOAD"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 

@@ -36,6 +36,7 @@ from .flows import FlowArgs
 from .i18n import LOCALES, country_name, fmt_currency, init_i18n, negotiate
 from .records import RESOURCE_KINDS, Cursor, node_state
 from .views_graph import add_graph_pages, institution_page
+from .views_match import add_match_pages
 from .views_network import add_network_pages, upcoming_events
 from .views_staff import add_staff_pages, init_staff, viewer_scope
 
@@ -155,6 +156,7 @@ def views_blueprint() -> Blueprint:
         return render_template("record.html", env=stored.envelope, body=stored.envelope["body"])
 
     add_graph_pages(bp)
+    add_match_pages(bp)
     add_network_pages(bp)
     add_staff_pages(bp)
     return bp

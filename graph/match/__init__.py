@@ -49,9 +49,11 @@ class Matcher:
         return index
 
     def match(self, store, rid: str, scope: frozenset[str], *, limit: int = 10,
-              lang: str | None = None, weights: dict[str, float] | None = None) -> dict:
+              lang: str | None = None, weights: dict[str, float] | None = None,
+              parties: set[str] | None = None) -> dict:
         """The best ``limit`` records of the other side for the technology or demand ``rid``,
-        as a reader of ``scope`` sees them."""
+        as a reader of ``scope`` sees them; only those of ``parties`` (institution rids) when
+        given (an event's participants)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise _invalid("limit", f"Must be an integer from 1 to {MAX_LIMIT}.")
         try:
@@ -71,7 +73,8 @@ class Matcher:
         country = (party.envelope.get("body") or {}).get("country") if party else None
         query = score.query_of(index, f, country)
         ranked = score.rank(index, query, scope, limit=limit, weights=weights or score.WEIGHTS,
-                            proximity=_safe(proximity(store, scope, kind, rid, f.party)))
+                            proximity=_safe(proximity(store, scope, kind, rid, f.party)),
+                            parties=parties)
         return {"for": {"rid": rid, "kind": kind}, "kind": OTHER[kind],
                 "encoder": index.encoder.name, "weights": weights or score.WEIGHTS,
                 "results": [self._result(store, index, f, c, scope, lang) for c in ranked]}

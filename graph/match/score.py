@@ -73,8 +73,10 @@ def _similarity(matrix, q) -> np.ndarray:
 
 
 def segment_signals(index: MatchIndex, seg: Segment, query: Query, scope: frozenset[str],
-                    weights: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(mask of eligible rows, signal arrays) for one segment of the other side."""
+                    weights: dict[str, float], parties: np.ndarray | None = None,
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(mask of eligible rows, signal arrays) for one segment of the other side; with
+    ``parties`` (institution indexes), only their records are eligible."""
     f = query.features
     inst = index.institutions
     n = len(seg)
@@ -82,6 +84,8 @@ def segment_signals(index: MatchIndex, seg: Segment, query: Query, scope: frozen
     allowed[[VIS[v] for v in scope]] = True
     own = inst.index.get(f.party, -2)
     mask = seg.alive & allowed[seg.vis] & (seg.party != own)
+    if parties is not None:
+        mask &= np.isin(seg.party, parties)
     sig: dict[str, np.ndarray] = {}
     sig["text"] = (_similarity(seg.text, query.text) if weights.get("text")
                    else np.zeros(n, np.float32))
@@ -122,18 +126,22 @@ def segment_signals(index: MatchIndex, seg: Segment, query: Query, scope: frozen
 
 
 def rank(index: MatchIndex, query: Query, scope: frozenset[str], *, limit: int,
-         weights: dict[str, float] = WEIGHTS, proximity=None) -> list[Candidate]:
-    """The best ``limit`` candidates of the other side, best first.
+         weights: dict[str, float] = WEIGHTS, proximity=None,
+         parties: set[str] | None = None) -> list[Candidate]:
+    """The best ``limit`` candidates of the other side, best first; only those of
+    ``parties`` (institution rids) when given.
 
     ``proximity(candidates) -> {candidate rid: (value, path)}`` gives the graph signal for
     the pool of best candidates; None leaves it at 0."""
     side = "technology" if query.features.kind == "demand" else "demand"
     pool: list[tuple[float, Segment, int, dict]] = []
     want = max(PROXIMITY_POOL, limit) if proximity else limit
+    among = None if parties is None else np.asarray(
+        [index.institutions.index[p] for p in parties if p in index.institutions.index], np.int32)
     for seg in index.segments[side]:
         if not len(seg):
             continue
-        mask, sig = segment_signals(index, seg, query, scope, weights)
+        mask, sig = segment_signals(index, seg, query, scope, weights, among)
         total = sum(weights.get(name, 0) * sig[name] for name in SIGNALS)
         total = np.where(mask, total, -1.0)
         k = min(want, int(mask.sum()))

@@ -10,7 +10,7 @@ import pytest
 
 LOCALES = ("zh-Hans", "th", "my", "en")
 PAGES = ("home", "catalogue", "catalogue-search", "flows", "technology", "demand", "agreement",
-         "event", "institution", "explorer", "events", "federation", "staff-login")
+         "event", "institution", "explorer", "events", "federation", "staff-login", "match")
 RECORD_KINDS = ("technology", "demand", "agreement", "event", "institution")
 FIXED = {"home": "/", "catalogue": "/catalogue", "flows": "/flows", "explorer": "/explorer",
          "events": "/events", "federation": "/federation", "staff-login": "/staff/login"}
@@ -35,6 +35,8 @@ def test_every_page_renders_in_the_locale(browse, locale, name, english_word, re
         path = FIXED[name]
     elif name == "catalogue-search":
         path = f"/catalogue?q={english_word}"
+    elif name == "match":
+        path = f"/match?demand={record_rids['demand']}"
     else:
         path = f"/records/{record_rids[name]}"
     browse.open(f"/{locale}{path}", shot=(locale, name))
