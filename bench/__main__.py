@@ -1,4 +1,4 @@
-"""``python -m bench [--sizes 100000,1000000] [--only import,store,api,backends,sync,graph,views]``
+"""``python -m bench [--sizes 100000,1000000] [--only import,store,api,backends,sync,graph,views,match]``
 
 Prints markdown tables (and writes them to bench/out/results.md) for BENCHMARKS.md.
 """
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 
-from . import (bench_api, bench_backends, bench_graph, bench_import, bench_store, bench_sync,
-               bench_views)
+from . import (bench_api, bench_backends, bench_graph, bench_import, bench_match, bench_store,
+               bench_sync, bench_views)
 from .common import OUT, machine, table
 
 
@@ -17,8 +17,8 @@ def main() -> None:
                         help="technology counts to import (comma-separated); "
                              "for graph, agreement counts")
     parser.add_argument("--only", default="import,store,api,backends,sync",
-                        help="benchmarks to run (comma-separated); graph and views run only "
-                             "when named")
+                        help="benchmarks to run (comma-separated); graph, views and match run "
+                             "only when named")
     parser.add_argument("--couch-max", type=int, default=bench_sync.COUCH_MAX,
                         help="sync: the largest size also replicated through pouchdb-server")
     args = parser.parse_args()
@@ -50,6 +50,8 @@ def main() -> None:
         parts.extend(bench_graph.tables(sizes))
     if "views" in only:
         parts.extend(bench_views.tables(sizes))
+    if "match" in only:
+        parts.extend(bench_match.tables(sizes))
     text = "\n".join(parts)
     (OUT / "results.md").write_text(text, encoding="utf-8")
     print(text)

@@ -18,6 +18,8 @@ from jembatan.graph.match.features import features
 from jembatan.graph.match.index import MatchIndex
 from jembatan.graph.store import PUBLIC
 from jembatan.network import demo
+from jembatan.network.envelope import make_envelope
+from jembatan.network.hlc import format_hlc
 from jembatan.network.ids import new_rid
 
 from .match_eval import load, title_languages
@@ -30,19 +32,23 @@ def rid(kind: str, key: str) -> str:
     return new_rid(ORIGIN, kind, ms=1_700_000_000_000, rand=digest[:10])
 
 
+def _envelope(rid_: str, body: dict, n: int) -> dict:
+    return make_envelope(rid=rid_, body=body, version=1, visibility="public",
+                         hlc=format_hlc(1_700_000_000_000, n))
+
+
 def envelopes() -> tuple[list[dict], dict[str, str], list[tuple[dict, dict]]]:
-    """(every envelope, technology key → rid, [(demand entry, demand envelope)])."""
+    """(every envelope, technology key → rid, [(demand entry, demand envelope)]): unsigned
+    version-1 envelopes, valid records of the schemas."""
     technologies, demands = load()
     out, tech_rids, demand_envs = [], {}, []
     for side, entries, country_key, party in (("technology", technologies, "owner_country", "owner"),
                                               ("demand", demands, "requester_country", "requester")):
         for e in entries:
             inst = rid("institution", e["key"])
-            out.append({"rid": inst, "kind": "institution", "visibility": "public",
-                        "body": {"name": {"en": e["key"]}, "kind": "enterprise",
-                                 "country": e[country_key]}})
-            env = {"rid": rid(side, e["key"]), "kind": side, "visibility": "public",
-                   "body": {**e["body"], party: inst}}
+            out.append(_envelope(inst, {"name": {"en": e["key"]}, "kind": "enterprise",
+                                        "country": e[country_key]}, len(out)))
+            env = _envelope(rid(side, e["key"]), {**e["body"], party: inst}, len(out))
             out.append(env)
             if side == "technology":
                 tech_rids[e["key"]] = env["rid"]

@@ -53,6 +53,10 @@ def _forms(folded: str) -> list[str]:
     process → processes), which the word-boundary check lets through on its own."""
     if len(folded) < 2:
         return []
+    if len(folded) < 3 and folded.isascii() and folded.isalpha():
+        # a two-letter acronym ("AI", "EV") is also a common word once case is folded
+        # (Vietnamese "ai", "who"): too ambiguous to spot
+        return []
     forms = [folded]
     if folded.isascii() and folded[-1:].isalpha() and len(folded) >= 4:
         if folded.endswith("y") and folded[-2] not in "aeiou":
