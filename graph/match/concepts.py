@@ -92,6 +92,7 @@ class Spotter:
         if not folded or not self.terms:
             return out
         n = len(folded)
+        hits = []
         for end, (term, ids, bounded) in self._automaton.iter(folded):
             start = end - len(term) + 1
             if bounded:
@@ -100,6 +101,15 @@ class Spotter:
                     after += 1
                 if (start > 0 and _is_word(folded[start - 1])) or (after < n and _is_word(folded[after])):
                     continue
+            hits.append((start, end, term, ids))
+        # a term inside a longer term found at the same place is part of it, not a mention of
+        # its own: 电池 (battery) inside 太阳能电池 (solar cell)
+        hits.sort(key=lambda h: (h[0], -h[1]))
+        reach = -1
+        for start, end, term, ids in hits:
+            if end <= reach:
+                continue
+            reach = end
             for cid in ids:
                 out.setdefault(cid, term)
         return out

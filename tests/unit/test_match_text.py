@@ -28,6 +28,14 @@ def test_spotting_respects_words_in_spaced_scripts_and_not_in_others():
     assert s.spot("a biotic pilot") == {}
 
 
+def test_a_term_inside_a_longer_term_is_part_of_it():
+    s = spotter(("battery", ["电池", "battery"]), ("solar_cell", ["太阳能电池"]),
+                ("recycling", ["battery recycling"]))
+    assert s.spot("钙钛矿太阳能电池") == {"solar_cell": "太阳能电池"}
+    assert s.spot("锂电池与太阳能电池") == {"battery": "电池", "solar_cell": "太阳能电池"}
+    assert s.spot("battery recycling") == {"recycling": "battery recycling"}
+
+
 def test_accents_and_width_are_folded():
     s = spotter(("dryer", ["máy sấy"]))
     assert s.spot("MAY SAY lua") == {"dryer": "may say"}
